@@ -1,0 +1,296 @@
+//! The profile model: functions, call counts and times per caller edge, per thread.
+//!
+//! Collectors (the tracer, later the sampler) fill a [`Profile`]; writers and views only read it.
+//! The numbers are those cProfile and pstats use, so every pstats-based tool can be fed from here:
+//! `cc` primitive calls, `nc` all calls, `tt` own time, `ct` cumulative time (seconds).
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// What identifies a function across runs, exactly as pstats keys it: `(filename, line, name)`.
+/// C functions use the filename `~` and line 0, with a name such as `<built-in method builtins.len>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FuncKey {
+    pub file: String,
+    pub line: u32,
+    pub name: String,
+}
+
+impl FuncKey {
+    pub fn python(file: impl Into<String>, line: u32, name: impl Into<String>) -> Self {
+        FuncKey { file: file.into(), line, name: name.into() }
+    }
+
+    pub fn builtin(name: impl Into<String>) -> Self {
+        FuncKey { file: "~".into(), line: 0, name: name.into() }
+    }
+
+    pub fn is_builtin(&self) -> bool {
+        self.file == "~" && self.line == 0
+    }
+
+    /// The key with its directory removed, as `pstats.Stats.strip_dirs` does.
+    pub fn stripped(&self) -> FuncKey {
+        let file = match self.file.rsplit_once('/') {
+            Some((_, base)) => base.to_string(),
+            None => self.file.clone(),
+        };
+        FuncKey { file, line: self.line, name: self.name.clone() }
+    }
+}
+
+/// pstats' `func_std_string`: `file:line(name)`, or `{built-in method builtins.len}` for C code.
+impl fmt::Display for FuncKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_builtin() {
+            match self.name.strip_prefix('<').and_then(|n| n.strip_suffix('>')) {
+                Some(inner) => write!(f, "{{{inner}}}"),
+                None => f.write_str(&self.name),
+            }
+        } else {
+            write!(f, "{}:{}({})", self.file, self.line, self.name)
+        }
+    }
+}
+
+/// Counts and times of one caller→callee edge, or of one function in total.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CallStats {
+    /// All calls (`nc`), recursive ones included.
+    pub calls: u64,
+    /// Primitive calls (`cc`): calls that were not already running further down the stack.
+    pub primitive_calls: u64,
+    /// Time spent in the function itself, seconds (`tt`).
+    pub own_time: f64,
+    /// Time spent in the function and everything it called, outermost activations only (`ct`).
+    pub cum_time: f64,
+}
+
+impl CallStats {
+    pub fn add(&mut self, other: &CallStats) {
+        self.calls += other.calls;
+        self.primitive_calls += other.primitive_calls;
+        self.own_time += other.own_time;
+        self.cum_time += other.cum_time;
+    }
+}
+
+/// One function's totals and the edges from each of its callers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FuncStats {
+    pub total: CallStats,
+    /// Caller function index → stats of the calls made from that caller, in first-seen order.
+    pub callers: Vec<(usize, CallStats)>,
+}
+
+impl FuncStats {
+    pub fn add_caller(&mut self, caller: usize, stats: &CallStats) {
+        match self.callers.iter_mut().find(|(c, _)| *c == caller) {
+            Some((_, s)) => s.add(stats),
+            None => self.callers.push((caller, *stats)),
+        }
+    }
+}
+
+/// A call graph: functions in first-seen order with their stats, like one pstats dictionary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CallGraph {
+    keys: Vec<FuncKey>,
+    stats: Vec<FuncStats>,
+    index: HashMap<FuncKey, usize>,
+}
+
+impl CallGraph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The index of `key`, adding the function with empty stats when it is new.
+    pub fn intern(&mut self, key: &FuncKey) -> usize {
+        if let Some(&i) = self.index.get(key) {
+            return i;
+        }
+        let i = self.keys.len();
+        self.keys.push(key.clone());
+        self.stats.push(FuncStats::default());
+        self.index.insert(key.clone(), i);
+        i
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn key(&self, i: usize) -> &FuncKey {
+        &self.keys[i]
+    }
+
+    pub fn stats(&self, i: usize) -> &FuncStats {
+        &self.stats[i]
+    }
+
+    pub fn stats_mut(&mut self, i: usize) -> &mut FuncStats {
+        &mut self.stats[i]
+    }
+
+    pub fn find(&self, key: &FuncKey) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &FuncKey, &FuncStats)> {
+        self.keys.iter().zip(&self.stats).enumerate().map(|(i, (k, s))| (i, k, s))
+    }
+
+    /// Adds `stats` to the function's totals.
+    pub fn add_total(&mut self, key: &FuncKey, stats: &CallStats) -> usize {
+        let i = self.intern(key);
+        self.stats[i].total.add(stats);
+        i
+    }
+
+    /// Adds a caller→callee edge.
+    pub fn add_edge(&mut self, caller: &FuncKey, callee: &FuncKey, stats: &CallStats) {
+        let c = self.intern(caller);
+        let f = self.intern(callee);
+        self.stats[f].add_caller(c, stats);
+    }
+
+    /// Adds every function and edge of `other` into this graph.
+    pub fn merge(&mut self, other: &CallGraph) {
+        let map: Vec<usize> = other.keys.iter().map(|k| self.intern(k)).collect();
+        for (j, s) in other.stats.iter().enumerate() {
+            let i = map[j];
+            self.stats[i].total.add(&s.total);
+            for (c, e) in &s.callers {
+                self.stats[i].add_caller(map[*c], e);
+            }
+        }
+    }
+
+    /// The graph with directories stripped from file names; functions that then collide are
+    /// added together, as `pstats.Stats.strip_dirs` does.
+    pub fn strip_dirs(&self) -> CallGraph {
+        let mut out = CallGraph::new();
+        let map: Vec<usize> = self.keys.iter().map(|k| out.intern(&k.stripped())).collect();
+        for (j, s) in self.stats.iter().enumerate() {
+            let i = map[j];
+            out.stats[i].total.add(&s.total);
+            for (c, e) in &s.callers {
+                out.stats[i].add_caller(map[*c], e);
+            }
+        }
+        out
+    }
+
+    /// For each function, the functions it calls with the edge stats: the reverse of `callers`.
+    pub fn callees(&self) -> Vec<Vec<(usize, CallStats)>> {
+        let mut out = vec![Vec::new(); self.len()];
+        for (callee, s) in self.stats.iter().enumerate() {
+            for (caller, e) in &s.callers {
+                out[*caller].push((callee, *e));
+            }
+        }
+        out
+    }
+
+    /// Σ nc, Σ cc and Σ tt over all functions: pstats' header line.
+    pub fn totals(&self) -> (u64, u64, f64) {
+        self.stats.iter().fold((0, 0, 0.0), |(n, c, t), s| {
+            (n + s.total.calls, c + s.total.primitive_calls, t + s.total.own_time)
+        })
+    }
+}
+
+/// One thread's share of a profile.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ThreadProfile {
+    /// `threading.get_ident()` of the thread.
+    pub ident: u64,
+    /// The kernel's thread id (`gettid`), 0 when unknown.
+    pub native_id: u64,
+    pub name: String,
+    pub graph: CallGraph,
+}
+
+/// What was measured and how, kept with the numbers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metadata {
+    pub python_version: String,
+    pub command: Vec<String>,
+    /// Unix time, seconds, when collection started.
+    pub start_time: f64,
+    /// Wall-clock seconds of collection.
+    pub duration: f64,
+    pub host: String,
+    /// How the numbers were made: "tracing" or "sampling".
+    pub mode: String,
+}
+
+/// A whole profile: per-thread call graphs plus metadata.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Profile {
+    pub threads: Vec<ThreadProfile>,
+    pub meta: Metadata,
+}
+
+impl Profile {
+    /// All threads added together: the view cProfile gives.
+    pub fn merged(&self) -> CallGraph {
+        let mut g = CallGraph::new();
+        for t in &self.threads {
+            g.merge(&t.graph);
+        }
+        g
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(nc: u64, cc: u64, tt: f64, ct: f64) -> CallStats {
+        CallStats { calls: nc, primitive_calls: cc, own_time: tt, cum_time: ct }
+    }
+
+    #[test]
+    fn display_matches_pstats_func_std_string() {
+        assert_eq!(FuncKey::python("a/b.py", 3, "f").to_string(), "a/b.py:3(f)");
+        assert_eq!(
+            FuncKey::builtin("<built-in method builtins.len>").to_string(),
+            "{built-in method builtins.len}"
+        );
+        assert_eq!(FuncKey::builtin("odd").to_string(), "odd");
+    }
+
+    #[test]
+    fn merge_and_strip_add_colliding_functions() {
+        let f1 = FuncKey::python("/x/m.py", 1, "f");
+        let f2 = FuncKey::python("/y/m.py", 1, "f");
+        let g = FuncKey::python("/x/main.py", 9, "main");
+        let mut a = CallGraph::new();
+        a.add_total(&f1, &st(2, 2, 0.5, 1.0));
+        a.add_total(&g, &st(1, 1, 0.1, 2.0));
+        a.add_edge(&g, &f1, &st(2, 2, 0.5, 1.0));
+        let mut b = CallGraph::new();
+        b.add_total(&f2, &st(3, 1, 0.25, 0.5));
+        b.add_edge(&g, &f2, &st(3, 1, 0.25, 0.5));
+        a.merge(&b);
+        assert_eq!(a.len(), 3);
+        let s = a.strip_dirs();
+        assert_eq!(s.len(), 2);
+        let i = s.find(&FuncKey::python("m.py", 1, "f")).unwrap();
+        assert_eq!(s.stats(i).total, st(5, 3, 0.75, 1.5));
+        assert_eq!(s.stats(i).callers.len(), 1);
+        assert_eq!(s.stats(i).callers[0].1, st(5, 3, 0.75, 1.5));
+        let (nc, cc, tt) = s.totals();
+        assert_eq!((nc, cc), (6, 4));
+        assert!((tt - 0.85).abs() < 1e-12);
+        let callees = s.callees();
+        let main = s.find(&FuncKey::python("main.py", 9, "main")).unwrap();
+        assert_eq!(callees[main].len(), 1);
+    }
+}
