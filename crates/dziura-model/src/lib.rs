@@ -18,11 +18,19 @@ pub struct FuncKey {
 
 impl FuncKey {
     pub fn python(file: impl Into<String>, line: u32, name: impl Into<String>) -> Self {
-        FuncKey { file: file.into(), line, name: name.into() }
+        FuncKey {
+            file: file.into(),
+            line,
+            name: name.into(),
+        }
     }
 
     pub fn builtin(name: impl Into<String>) -> Self {
-        FuncKey { file: "~".into(), line: 0, name: name.into() }
+        FuncKey {
+            file: "~".into(),
+            line: 0,
+            name: name.into(),
+        }
     }
 
     pub fn is_builtin(&self) -> bool {
@@ -35,7 +43,11 @@ impl FuncKey {
             Some((_, base)) => base.to_string(),
             None => self.file.clone(),
         };
-        FuncKey { file, line: self.line, name: self.name.clone() }
+        FuncKey {
+            file,
+            line: self.line,
+            name: self.name.clone(),
+        }
     }
 }
 
@@ -43,7 +55,11 @@ impl FuncKey {
 impl fmt::Display for FuncKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_builtin() {
-            match self.name.strip_prefix('<').and_then(|n| n.strip_suffix('>')) {
+            match self
+                .name
+                .strip_prefix('<')
+                .and_then(|n| n.strip_suffix('>'))
+            {
                 Some(inner) => write!(f, "{{{inner}}}"),
                 None => f.write_str(&self.name),
             }
@@ -142,7 +158,11 @@ impl CallGraph {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (usize, &FuncKey, &FuncStats)> {
-        self.keys.iter().zip(&self.stats).enumerate().map(|(i, (k, s))| (i, k, s))
+        self.keys
+            .iter()
+            .zip(&self.stats)
+            .enumerate()
+            .map(|(i, (k, s))| (i, k, s))
     }
 
     /// Adds `stats` to the function's totals.
@@ -175,7 +195,11 @@ impl CallGraph {
     /// added together, as `pstats.Stats.strip_dirs` does.
     pub fn strip_dirs(&self) -> CallGraph {
         let mut out = CallGraph::new();
-        let map: Vec<usize> = self.keys.iter().map(|k| out.intern(&k.stripped())).collect();
+        let map: Vec<usize> = self
+            .keys
+            .iter()
+            .map(|k| out.intern(&k.stripped()))
+            .collect();
         for (j, s) in self.stats.iter().enumerate() {
             let i = map[j];
             out.stats[i].total.add(&s.total);
@@ -200,7 +224,11 @@ impl CallGraph {
     /// Σ nc, Σ cc and Σ tt over all functions: pstats' header line.
     pub fn totals(&self) -> (u64, u64, f64) {
         self.stats.iter().fold((0, 0, 0.0), |(n, c, t), s| {
-            (n + s.total.calls, c + s.total.primitive_calls, t + s.total.own_time)
+            (
+                n + s.total.calls,
+                c + s.total.primitive_calls,
+                t + s.total.own_time,
+            )
         })
     }
 }
@@ -253,7 +281,12 @@ mod tests {
     use super::*;
 
     fn st(nc: u64, cc: u64, tt: f64, ct: f64) -> CallStats {
-        CallStats { calls: nc, primitive_calls: cc, own_time: tt, cum_time: ct }
+        CallStats {
+            calls: nc,
+            primitive_calls: cc,
+            own_time: tt,
+            cum_time: ct,
+        }
     }
 
     #[test]

@@ -63,10 +63,16 @@ pub fn read(data: &[u8]) -> Result<CallGraph, PstatsError> {
     for (k, v) in &entries {
         let key = func_key(k)?;
         let Value::Tuple(items) = v else {
-            return Err(bad(format!("the entry for {key} is a {}, not a 5-tuple", v.kind())));
+            return Err(bad(format!(
+                "the entry for {key} is a {}, not a 5-tuple",
+                v.kind()
+            )));
         };
         let [cc, nc, tt, ct, callers] = items.as_slice() else {
-            return Err(bad(format!("the entry for {key} has {} fields, not 5", items.len())));
+            return Err(bad(format!(
+                "the entry for {key} has {} fields, not 5",
+                items.len()
+            )));
         };
         let total = CallStats {
             primitive_calls: count(cc)?,
@@ -76,7 +82,10 @@ pub fn read(data: &[u8]) -> Result<CallGraph, PstatsError> {
         };
         graph.add_total(&key, &total);
         let Value::Dict(callers) = callers else {
-            return Err(bad(format!("the callers of {key} are a {}, not a dictionary", callers.kind())));
+            return Err(bad(format!(
+                "the callers of {key} are a {}, not a dictionary",
+                callers.kind()
+            )));
         };
         for (ck, cv) in callers {
             let caller = func_key(ck)?;
@@ -88,10 +97,17 @@ pub fn read(data: &[u8]) -> Result<CallGraph, PstatsError> {
                     cum_time: seconds(&t[3])?,
                 },
                 // The pure-Python `profile` module keeps a bare call count per caller.
-                Value::Int(n) if *n >= 0 => {
-                    CallStats { calls: *n as u64, primitive_calls: *n as u64, ..Default::default() }
+                Value::Int(n) if *n >= 0 => CallStats {
+                    calls: *n as u64,
+                    primitive_calls: *n as u64,
+                    ..Default::default()
+                },
+                other => {
+                    return Err(bad(format!(
+                        "a caller entry of {key} is a {}",
+                        other.kind()
+                    )))
                 }
-                other => return Err(bad(format!("a caller entry of {key} is a {}", other.kind()))),
             };
             graph.add_edge(&caller, &key, &edge);
         }
@@ -106,12 +122,19 @@ fn bad(msg: String) -> PstatsError {
 fn func_key(v: &Value) -> Result<FuncKey, PstatsError> {
     match v {
         Value::Tuple(t) => match t.as_slice() {
-            [Value::Str(file), Value::Int(line), Value::Str(name)] if *line >= 0 => {
-                Ok(FuncKey { file: file.clone(), line: *line as u32, name: name.clone() })
-            }
-            _ => Err(bad(format!("a function key is not (file, line, name): {v:?}"))),
+            [Value::Str(file), Value::Int(line), Value::Str(name)] if *line >= 0 => Ok(FuncKey {
+                file: file.clone(),
+                line: *line as u32,
+                name: name.clone(),
+            }),
+            _ => Err(bad(format!(
+                "a function key is not (file, line, name): {v:?}"
+            ))),
         },
-        _ => Err(bad(format!("a function key is a {}, not a tuple", v.kind()))),
+        _ => Err(bad(format!(
+            "a function key is a {}, not a tuple",
+            v.kind()
+        ))),
     }
 }
 
@@ -140,12 +163,63 @@ mod tests {
         let f = FuncKey::python("/tmp/ü.py", 10, "fib");
         let m = FuncKey::python("/tmp/ü.py", 1, "<module>");
         let b = FuncKey::builtin("<built-in method builtins.len>");
-        g.add_total(&m, &CallStats { calls: 1, primitive_calls: 1, own_time: 0.5, cum_time: 2.0 });
-        g.add_total(&f, &CallStats { calls: 25, primitive_calls: 1, own_time: 1.25, cum_time: 1.5 });
-        g.add_total(&b, &CallStats { calls: 3_000_000_000, primitive_calls: 3_000_000_000, own_time: 0.0, cum_time: 0.0 });
-        g.add_edge(&m, &f, &CallStats { calls: 1, primitive_calls: 1, own_time: 0.1, cum_time: 1.5 });
-        g.add_edge(&f, &f, &CallStats { calls: 24, primitive_calls: 0, own_time: 1.15, cum_time: 1.4 });
-        g.add_edge(&f, &b, &CallStats { calls: 3, primitive_calls: 3, own_time: 0.0, cum_time: 0.0 });
+        g.add_total(
+            &m,
+            &CallStats {
+                calls: 1,
+                primitive_calls: 1,
+                own_time: 0.5,
+                cum_time: 2.0,
+            },
+        );
+        g.add_total(
+            &f,
+            &CallStats {
+                calls: 25,
+                primitive_calls: 1,
+                own_time: 1.25,
+                cum_time: 1.5,
+            },
+        );
+        g.add_total(
+            &b,
+            &CallStats {
+                calls: 3_000_000_000,
+                primitive_calls: 3_000_000_000,
+                own_time: 0.0,
+                cum_time: 0.0,
+            },
+        );
+        g.add_edge(
+            &m,
+            &f,
+            &CallStats {
+                calls: 1,
+                primitive_calls: 1,
+                own_time: 0.1,
+                cum_time: 1.5,
+            },
+        );
+        g.add_edge(
+            &f,
+            &f,
+            &CallStats {
+                calls: 24,
+                primitive_calls: 0,
+                own_time: 1.15,
+                cum_time: 1.4,
+            },
+        );
+        g.add_edge(
+            &f,
+            &b,
+            &CallStats {
+                calls: 3,
+                primitive_calls: 3,
+                own_time: 0.0,
+                cum_time: 0.0,
+            },
+        );
         let bytes = write(&g);
         assert_eq!(read(&bytes).unwrap(), g);
     }
@@ -154,7 +228,10 @@ mod tests {
     fn foreign_and_truncated_input_is_an_error_not_a_panic() {
         assert!(matches!(read(b""), Err(PstatsError::Truncated)));
         assert!(matches!(read(b"{0"), Err(PstatsError::Empty)));
-        assert!(matches!(read(b"\x89PNG\r\n"), Err(PstatsError::Malformed(_))));
+        assert!(matches!(
+            read(b"\x89PNG\r\n"),
+            Err(PstatsError::Malformed(_))
+        ));
         let mut g = CallGraph::new();
         g.add_total(&FuncKey::python("a", 1, "f"), &CallStats::default());
         let bytes = write(&g);
@@ -167,8 +244,20 @@ mod tests {
     fn arbitrary_bytes_never_panic() {
         // A small deterministic fuzz: xorshift bytes, plus mutations of a valid file.
         let mut g = CallGraph::new();
-        g.add_total(&FuncKey::python("a.py", 1, "f"), &CallStats { calls: 2, primitive_calls: 2, own_time: 1.0, cum_time: 1.0 });
-        g.add_edge(&FuncKey::python("a.py", 1, "f"), &FuncKey::python("a.py", 1, "f"), &CallStats::default());
+        g.add_total(
+            &FuncKey::python("a.py", 1, "f"),
+            &CallStats {
+                calls: 2,
+                primitive_calls: 2,
+                own_time: 1.0,
+                cum_time: 1.0,
+            },
+        );
+        g.add_edge(
+            &FuncKey::python("a.py", 1, "f"),
+            &FuncKey::python("a.py", 1, "f"),
+            &CallStats::default(),
+        );
         let valid = write(&g);
         let mut x: u64 = 0x9e3779b97f4a7c15;
         let mut next = || {

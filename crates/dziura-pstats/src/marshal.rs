@@ -39,7 +39,11 @@ const MAX_DEPTH: usize = 64;
 
 /// Decodes one marshal value that must fill `data` exactly.
 pub fn read(data: &[u8]) -> Result<Value, PstatsError> {
-    let mut r = Reader { data, pos: 0, refs: Vec::new() };
+    let mut r = Reader {
+        data,
+        pos: 0,
+        refs: Vec::new(),
+    };
     let v = r.value(0)?;
     if r.pos != data.len() {
         return Err(PstatsError::Malformed(format!(
@@ -119,7 +123,10 @@ impl Reader<'_> {
                     acc |= (d as i128) << (15 * k);
                 }
                 let acc = if n < 0 { -acc } else { acc };
-                Value::Int(i64::try_from(acc).map_err(|_| malformed("an integer is larger than 64 bits"))?)
+                Value::Int(
+                    i64::try_from(acc)
+                        .map_err(|_| malformed("an integer is larger than 64 bits"))?,
+                )
             }
             b'g' => Value::Float(f64::from_le_bytes(self.take(8)?.try_into().unwrap())),
             b'f' => {
@@ -165,14 +172,17 @@ impl Reader<'_> {
                 Value::Dict(entries)
             }
             b'r' => {
-                let i = usize::try_from(self.i32()?).map_err(|_| malformed("bad back-reference"))?;
+                let i =
+                    usize::try_from(self.i32()?).map_err(|_| malformed("bad back-reference"))?;
                 match self.refs.get(i) {
                     Some(Some(v)) => v.clone(),
                     _ => return Err(malformed("bad back-reference")),
                 }
             }
             other => {
-                return Err(malformed(&format!("unexpected marshal type code 0x{other:02x}")));
+                return Err(malformed(&format!(
+                    "unexpected marshal type code 0x{other:02x}"
+                )));
             }
         };
         if let Some(i) = slot {
@@ -237,7 +247,8 @@ impl Writer {
             v >>= 15;
         }
         self.out.push(b'l');
-        self.out.extend_from_slice(&(digits.len() as i32).to_le_bytes());
+        self.out
+            .extend_from_slice(&(digits.len() as i32).to_le_bytes());
         for d in digits {
             self.out.extend_from_slice(&d.to_le_bytes());
         }

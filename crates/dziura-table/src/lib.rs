@@ -61,9 +61,10 @@ impl Restriction {
                 let keep = (rows.len() as f64 * f + 0.5) as usize;
                 rows.into_iter().take(keep).collect()
             }
-            Restriction::Pattern(r) => {
-                rows.into_iter().filter(|&i| r.is_match(&graph.key(i).to_string())).collect()
-            }
+            Restriction::Pattern(r) => rows
+                .into_iter()
+                .filter(|&i| r.is_match(&graph.key(i).to_string()))
+                .collect(),
         }
     }
 }
@@ -99,8 +100,14 @@ struct Listing {
 
 fn listing(graph: &CallGraph, opts: &ViewOptions) -> Listing {
     let (mut rows, mut preamble) = match &opts.sort {
-        Some(spec) => (spec.order(graph), format!("   Ordered by: {}\n", spec.description())),
-        None => ((0..graph.len()).collect(), "   Random listing order was used\n".to_string()),
+        Some(spec) => (
+            spec.order(graph),
+            format!("   Ordered by: {}\n", spec.description()),
+        ),
+        None => (
+            (0..graph.len()).collect(),
+            "   Random listing order was used\n".to_string(),
+        ),
     };
     for r in &opts.restrictions {
         let before = rows.len();
@@ -120,7 +127,11 @@ fn listing(graph: &CallGraph, opts: &ViewOptions) -> Listing {
     } else {
         (0..graph.len()).map(|i| name_len(&i)).max().unwrap_or(0)
     };
-    Listing { rows, preamble, width: width + 2 }
+    Listing {
+        rows,
+        preamble,
+        width: width + 2,
+    }
 }
 
 /// The header line: `N function calls (M primitive calls) in T seconds`.
@@ -148,7 +159,11 @@ pub fn stats_table(graph: &CallGraph, opts: &ViewOptions) -> String {
     out.push_str("   ncalls  tottime  percall  cumtime  percall filename:lineno(function)\n");
     for &i in &l.rows {
         let s = &graph.stats(i).total;
-        let per_own = if s.calls == 0 { " ".repeat(8) } else { f8(s.own_time / s.calls as f64) };
+        let per_own = if s.calls == 0 {
+            " ".repeat(8)
+        } else {
+            f8(s.own_time / s.calls as f64)
+        };
         let per_cum = if s.primitive_calls == 0 {
             " ".repeat(8)
         } else {
@@ -249,7 +264,12 @@ mod tests {
         let m = FuncKey::python("app.py", 1, "<module>");
         let f = FuncKey::python("app.py", 10, "fib");
         let l = FuncKey::builtin("<built-in method builtins.len>");
-        let st = |nc, cc, tt, ct| CallStats { calls: nc, primitive_calls: cc, own_time: tt, cum_time: ct };
+        let st = |nc, cc, tt, ct| CallStats {
+            calls: nc,
+            primitive_calls: cc,
+            own_time: tt,
+            cum_time: ct,
+        };
         g.add_total(&m, &st(1, 1, 0.001, 0.005));
         g.add_total(&f, &st(25, 1, 0.004, 0.004));
         g.add_total(&l, &st(3, 3, 0.0, 0.0));
@@ -281,7 +301,11 @@ mod tests {
         let c = callers_view(&graph(), &opts);
         let expected = "   Ordered by: function name\n   List reduced from 3 to 1 due to restriction <'fib'>\n\nFunction        was called by...\n                    ncalls  tottime  cumtime\napp.py:10(fib)  <-       1    0.001    0.004  app.py:1(<module>)\n                      24/2    0.004    0.004  app.py:10(fib)\n\n\n";
         assert_eq!(c, expected);
-        let opts = ViewOptions { sort: None, restrictions: vec![Restriction::parse("module").unwrap()], source: None };
+        let opts = ViewOptions {
+            sort: None,
+            restrictions: vec![Restriction::parse("module").unwrap()],
+            source: None,
+        };
         let c = callees_view(&graph(), &opts);
         // Checked against Python 3.11's pstats on the same dictionary.
         let expected = "   Random listing order was used\n   List reduced from 3 to 1 due to restriction <'module'>\n\nFunction            called...\n                        ncalls  tottime  cumtime\napp.py:1(<module>)  ->       1    0.001    0.004  app.py:10(fib)\n                             3    0.000    0.000  {built-in method builtins.len}\n\n\n";
@@ -290,9 +314,21 @@ mod tests {
 
     #[test]
     fn restrictions_parse_like_the_pstats_browser() {
-        assert!(matches!(Restriction::parse("10"), Ok(Restriction::Count(10))));
-        assert!(matches!(Restriction::parse("0.25"), Ok(Restriction::Fraction(_))));
-        assert!(matches!(Restriction::parse("foo.*"), Ok(Restriction::Pattern(_))));
-        assert!(matches!(Restriction::parse("("), Err(ViewError::BadRegex(..))));
+        assert!(matches!(
+            Restriction::parse("10"),
+            Ok(Restriction::Count(10))
+        ));
+        assert!(matches!(
+            Restriction::parse("0.25"),
+            Ok(Restriction::Fraction(_))
+        ));
+        assert!(matches!(
+            Restriction::parse("foo.*"),
+            Ok(Restriction::Pattern(_))
+        ));
+        assert!(matches!(
+            Restriction::parse("("),
+            Err(ViewError::BadRegex(..))
+        ));
     }
 }

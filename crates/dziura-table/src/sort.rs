@@ -38,8 +38,19 @@ const KEYS: &[(&str, SortKey, &str)] = &[
 ];
 
 pub(crate) const KEY_NAMES: &[&str] = &[
-    "calls", "ncalls", "cumtime", "cumulative", "filename", "line", "module", "name", "nfl", "pcalls",
-    "stdname", "time", "tottime",
+    "calls",
+    "ncalls",
+    "cumtime",
+    "cumulative",
+    "filename",
+    "line",
+    "module",
+    "name",
+    "nfl",
+    "pcalls",
+    "stdname",
+    "time",
+    "tottime",
 ];
 
 /// Looks a key up by name or unique prefix, with pstats' rule: a prefix shared by two names is
@@ -89,7 +100,11 @@ impl SortSpec {
 
     /// "internal time", or "cumulative time, call count" for several keys.
     pub fn description(&self) -> String {
-        self.keys.iter().map(|(_, d)| *d).collect::<Vec<_>>().join(", ")
+        self.keys
+            .iter()
+            .map(|(_, d)| *d)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Row indices in this order; ties keep first-seen order (Python's sort is stable).
@@ -121,9 +136,11 @@ fn compare(g: &CallGraph, names: &[String], key: SortKey, a: usize, b: usize) ->
         SortKey::File => ka.file.cmp(&kb.file),
         SortKey::Line => ka.line.cmp(&kb.line),
         SortKey::Name => ka.name.cmp(&kb.name),
-        SortKey::NameFileLine => {
-            ka.name.cmp(&kb.name).then(ka.file.cmp(&kb.file)).then(ka.line.cmp(&kb.line))
-        }
+        SortKey::NameFileLine => ka
+            .name
+            .cmp(&kb.name)
+            .then(ka.file.cmp(&kb.file))
+            .then(ka.line.cmp(&kb.line)),
         SortKey::StdName => names[a].cmp(&names[b]),
     }
 }
@@ -147,7 +164,10 @@ mod tests {
         assert_eq!(d("2").unwrap(), "cumulative time");
         assert_eq!(d("-1").unwrap(), "standard name");
         assert_eq!(d("p").unwrap(), "primitive call count");
-        assert!(matches!(SortSpec::parse(&["bogus"]), Err(ViewError::UnknownSortKey(_))));
+        assert!(matches!(
+            SortSpec::parse(&["bogus"]),
+            Err(ViewError::UnknownSortKey(_))
+        ));
         let s = SortSpec::parse(&["calls", "cumulative"]).unwrap();
         assert_eq!(s.description(), "call count, cumulative time");
     }

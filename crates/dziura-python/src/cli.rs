@@ -1,0 +1,396 @@
+//! The `dziura` command line. `run` traces a script or module in this interpreter, exactly as
+//! `python -m cProfile` does (but with the program's own `__main__` module); `show` prints a saved
+//! profile. Every failure is one line on stderr and a non-zero exit status.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use dziura_table::{Restriction, SortSpec, ViewOptions};
+use pyo3::exceptions::{PyKeyboardInterrupt, PySyntaxError, PySystemExit};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyModule};
+
+use crate::profile::Profile;
+use crate::views::{self, Report};
+
+#[derive(Parser)]
+#[command(
+    name = "dziura",
+    version,
+    about = "Find where a Python program spends its time."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct ViewArgs {
+    /// Sort key, as pstats takes it: tottime, cumulative, calls, pcalls, name, filename, line, nfl, stdname (or a unique prefix)
+    #[arg(short = 's', long = "sort", default_value = "cumulative")]
+    sort: String,
+    /// Restrict the listing: a count (20), a fraction (0.1) or a regular expression; repeatable
+    #[arg(short = 'l', long = "limit")]
+    limit: Vec<String>,
+    /// Also print who called the functions matching PATTERN (use . for all)
+    #[arg(long, value_name = "PATTERN")]
+    callers: Option<String>,
+    /// Also print what the functions matching PATTERN called (use . for all)
+    #[arg(long, value_name = "PATTERN")]
+    callees: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Trace a script or module and print the cProfile table (or write a pstats file with -o)
+    Run {
+        /// Write the profile to FILE (pstats format) instead of printing the table
+        #[arg(short = 'o', long = "outfile", value_name = "FILE")]
+        outfile: Option<PathBuf>,
+        #[command(flatten)]
+        view: ViewArgs,
+        /// Print one table per thread
+        #[arg(long)]
+        threads: bool,
+        /// Run a module as a script, like python -m
+        #[arg(short = 'm')]
+        module: bool,
+        /// The script (or module with -m) and its arguments
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "SCRIPT | MODULE"
+        )]
+        target: Vec<String>,
+    },
+    /// Print a saved profile (a pstats file from dziura or cProfile)
+    Show {
+        file: PathBuf,
+        #[command(flatten)]
+        view: ViewArgs,
+    },
+}
+
+/// A failure to report as `dziura: error: ...` with this exit status.
+struct Fail(i32, String);
+
+impl From<PyErr> for Fail {
+    fn from(e: PyErr) -> Self {
+        Fail(1, e.to_string())
+    }
+}
+
+/// Entry point of the `dziura` command; returns the exit status.
+#[pyfunction]
+pub fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                eprint!("{text}");
+            } else {
+                views::write_stdout(py, &text)?;
+            }
+            return Ok(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Run {
+            outfile,
+            view,
+            threads,
+            module,
+            target,
+        } => run(py, outfile, &view, threads, module, &target),
+        Command::Show { file, view } => show(py, &file, &view),
+    };
+    match result {
+        Ok(code) => Ok(code),
+        Err(Fail(code, msg)) => {
+            flush(py);
+            eprintln!("dziura: error: {msg}");
+            Ok(code)
+        }
+    }
+}
+
+fn report(view: &ViewArgs, by_thread: bool) -> Result<Report, Fail> {
+    let sort = SortSpec::parse(&[view.sort.as_str()]).map_err(|e| Fail(2, e.to_string()))?;
+    let parse = |items: &[String]| -> Result<Vec<Restriction>, Fail> {
+        items
+            .iter()
+            .map(|s| Restriction::parse(s).map_err(|e| Fail(2, e.to_string())))
+            .collect()
+    };
+    Ok(Report {
+        opts: ViewOptions {
+            sort: Some(sort),
+            restrictions: parse(&view.limit)?,
+            source: None,
+        },
+        by_thread,
+        callers: view
+            .callers
+            .as_ref()
+            .map(|p| parse(std::slice::from_ref(p)))
+            .transpose()?,
+        callees: view
+            .callees
+            .as_ref()
+            .map(|p| parse(std::slice::from_ref(p)))
+            .transpose()?,
+    })
+}
+
+/// Fails early, before the program runs, when `-o` cannot be written.
+fn check_writable(path: &Path) -> Result<(), Fail> {
+    let existed = path.exists();
+    match std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+    {
+        Ok(_) => {
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+            Ok(())
+        }
+        Err(e) => Err(Fail(
+            2,
+            format!("cannot write the output file '{}': {e}", path.display()),
+        )),
+    }
+}
+
+/// What to execute and the `__main__` globals to execute it in.
+struct Target<'py> {
+    code: Bound<'py, PyAny>,
+    globals: Bound<'py, PyDict>,
+}
+
+fn prepare_script<'py>(
+    py: Python<'py>,
+    script: &str,
+    args: &[String],
+) -> Result<Target<'py>, Fail> {
+    let path = Path::new(script);
+    let source = std::fs::read(path).map_err(|e| {
+        let errno = e.raw_os_error().unwrap_or(0);
+        let reason = std::io::Error::from_raw_os_error(errno).to_string();
+        let reason = reason
+            .split(" (os error")
+            .next()
+            .unwrap_or(&reason)
+            .to_string();
+        Fail(
+            2,
+            format!(
+                "can't open file '{}': [Errno {errno}] {reason}",
+                absolute(path).display()
+            ),
+        )
+    })?;
+    let abs = absolute(path);
+    let builtins = py.import("builtins")?;
+    let code = match builtins.getattr("compile")?.call1((
+        pyo3::types::PyBytes::new(py, &source),
+        abs.to_string_lossy(),
+        "exec",
+        0,
+        true,
+    )) {
+        Ok(c) => c,
+        Err(e) => {
+            if e.is_instance_of::<PySyntaxError>(py)
+                || e.is_instance_of::<pyo3::exceptions::PyValueError>(py)
+            {
+                // Shown as Python shows it: file, line, caret, message.
+                e.display(py);
+                return Err(Fail(
+                    1,
+                    format!("{} has a syntax error; nothing was profiled", script),
+                ));
+            }
+            return Err(e.into());
+        }
+    };
+    let sys = py.import("sys")?;
+    let mut argv = vec![script.to_string()];
+    argv.extend(args.iter().cloned());
+    sys.setattr("argv", argv)?;
+    // sys.path[0] is the script's directory (symlinks resolved), as `python script.py` sets it.
+    let dir = std::fs::canonicalize(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    set_path0(py, &dir.to_string_lossy())?;
+    let main = fresh_main(py)?;
+    let g = main.dict();
+    g.set_item("__file__", abs.to_string_lossy())?;
+    g.set_item("__cached__", py.None())?;
+    Ok(Target { code, globals: g })
+}
+
+fn prepare_module<'py>(py: Python<'py>, name: &str, args: &[String]) -> Result<Target<'py>, Fail> {
+    let cwd = std::env::current_dir().map_err(|e| Fail(1, e.to_string()))?;
+    set_path0(py, &cwd.to_string_lossy())?;
+    let runpy = py.import("runpy")?;
+    // The same lookup `python -m` does (runpy._run_module_as_main), before tracing starts, so
+    // the import machinery never shows in the profile.
+    let details = runpy
+        .getattr("_get_module_details")?
+        .call1((name,))
+        .map_err(|e| {
+            let msg = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+            Fail(1, msg)
+        })?;
+    let (_, spec, code): (Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>) =
+        details.extract()?;
+    let origin: Option<String> = spec.getattr("origin")?.extract().ok();
+    let sys = py.import("sys")?;
+    let mut argv = vec![origin.clone().unwrap_or_else(|| name.to_string())];
+    argv.extend(args.iter().cloned());
+    sys.setattr("argv", argv)?;
+    let main = fresh_main(py)?;
+    let g = main.dict();
+    g.set_item("__file__", origin)?;
+    g.set_item("__cached__", spec.getattr("cached")?)?;
+    g.set_item("__spec__", &spec)?;
+    g.set_item("__loader__", spec.getattr("loader")?)?;
+    g.set_item("__package__", spec.getattr("parent")?)?;
+    Ok(Target { code, globals: g })
+}
+
+fn set_path0(py: Python<'_>, dir: &str) -> PyResult<()> {
+    let path = py.import("sys")?.getattr("path")?;
+    if path.len()? > 0 {
+        path.set_item(0, dir)?;
+    } else {
+        path.call_method1("insert", (0, dir))?;
+    }
+    Ok(())
+}
+
+/// A new `__main__` module, so objects defined by the program pickle as they do under `python`.
+fn fresh_main(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    let main = PyModule::new(py, "__main__")?;
+    main.dict()
+        .set_item("__builtins__", py.import("builtins")?)?;
+    main.dict().set_item("__package__", py.None())?;
+    main.dict().set_item("__spec__", py.None())?;
+    main.dict().set_item("__loader__", py.None())?;
+    py.import("sys")?
+        .getattr("modules")?
+        .set_item("__main__", &main)?;
+    Ok(main)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn flush(py: Python<'_>) {
+    if let Ok(sys) = py.import("sys") {
+        for s in ["stdout", "stderr"] {
+            if let Ok(f) = sys.getattr(s) {
+                let _ = f.call_method0("flush");
+            }
+        }
+    }
+}
+
+fn run(
+    py: Python<'_>,
+    outfile: Option<PathBuf>,
+    view: &ViewArgs,
+    threads: bool,
+    module: bool,
+    target: &[String],
+) -> Result<i32, Fail> {
+    let report = report(view, threads)?;
+    if let Some(o) = &outfile {
+        check_writable(o)?;
+    }
+    let (first, args) = target
+        .split_first()
+        .ok_or_else(|| Fail(2, "no script or module given".into()))?;
+    let t = if module {
+        prepare_module(py, first, args)?
+    } else {
+        prepare_script(py, first, args)?
+    };
+    let prof = Bound::new(py, Profile::new_native(true, true))?;
+    Profile::start(&prof, None, None).map_err(|e| Fail(1, e.to_string()))?;
+    let outcome = py
+        .import("builtins")?
+        .getattr("exec")?
+        .call1((&t.code, &t.globals, &t.globals));
+    prof.borrow().stop(py)?;
+    // The profile is written before any error is reported: Ctrl-C, sys.exit and crashes keep it.
+    let model = prof.borrow().model(py);
+    match &outfile {
+        Some(path) => {
+            std::fs::write(path, dziura_pstats::write(&model.merged())).map_err(|e| {
+                Fail(
+                    1,
+                    format!("cannot write the output file '{}': {e}", path.display()),
+                )
+            })?;
+        }
+        None => views::write_stdout(py, &views::render(&model, &report))?,
+    }
+    flush(py);
+    let Err(err) = outcome else { return Ok(0) };
+    Ok(exit_status(py, err))
+}
+
+/// The exit status `python` would give for an exception escaping the program, after printing it
+/// the way `python` does.
+fn exit_status(py: Python<'_>, err: PyErr) -> i32 {
+    if err.is_instance_of::<PySystemExit>(py) {
+        let code = err.value(py).getattr("code").ok();
+        return match code {
+            None => 0,
+            Some(c) if c.is_none() => 0,
+            Some(c) => match c.extract::<i32>() {
+                Ok(n) => n,
+                Err(_) => {
+                    let _ = py.import("sys").and_then(|s| {
+                        s.getattr("stderr")?
+                            .call_method1("write", (format!("{c}\n"),))
+                    });
+                    1
+                }
+            },
+        };
+    }
+    let interrupted = err.is_instance_of::<PyKeyboardInterrupt>(py);
+    err.display(py);
+    flush(py);
+    if interrupted {
+        130
+    } else {
+        1
+    }
+}
+
+fn show(py: Python<'_>, file: &Path, view: &ViewArgs) -> Result<i32, Fail> {
+    let report = report(view, false)?;
+    let bytes = std::fs::read(file)
+        .map_err(|e| Fail(1, format!("cannot read '{}': {e}", file.display())))?;
+    let graph = dziura_pstats::read(&bytes)
+        .map_err(|e| Fail(1, format!("cannot read '{}': {e}", file.display())))?;
+    let model = dziura_model::Profile {
+        threads: vec![dziura_model::ThreadProfile {
+            graph,
+            ..Default::default()
+        }],
+        meta: Default::default(),
+    };
+    views::write_stdout(py, &views::render(&model, &report))?;
+    Ok(0)
+}

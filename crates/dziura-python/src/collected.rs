@@ -1,0 +1,124 @@
+//! What a Profile has collected over all its enable/disable periods, per thread, by function
+//! number; turned into the profile model (with names) only when a view or file is asked for.
+
+use std::collections::HashMap;
+
+use dziura_model::{CallGraph, CallStats, FuncKey, Metadata, Profile, ThreadProfile};
+use dziura_tracer::{Counts, Harvest};
+
+#[derive(Clone, Copy, Default)]
+pub struct Acc {
+    pub calls: u64,
+    pub recursive_calls: u64,
+    pub total: f64,
+    pub inline: f64,
+}
+
+impl Acc {
+    fn add(&mut self, c: &Counts, spt: f64) {
+        self.calls += c.calls;
+        self.recursive_calls += c.recursive_calls;
+        self.total += c.total as f64 * spt;
+        self.inline += c.inline as f64 * spt;
+    }
+
+    pub fn stats(&self) -> CallStats {
+        CallStats {
+            calls: self.calls,
+            primitive_calls: self.calls - self.recursive_calls,
+            own_time: self.inline,
+            cum_time: self.total,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ThreadAcc {
+    pub ident: u64,
+    pub native_id: u64,
+    pub name: String,
+    pub funcs: Vec<(u32, Acc)>,
+    func_idx: HashMap<u32, usize>,
+    /// ((caller, callee), stats)
+    pub edges: Vec<((u32, u32), Acc)>,
+    edge_idx: HashMap<(u32, u32), usize>,
+}
+
+#[derive(Default)]
+pub struct Collected {
+    pub threads: Vec<ThreadAcc>,
+    pub wall_seconds: f64,
+}
+
+impl Collected {
+    pub fn add(&mut self, h: &Harvest, names: &HashMap<u64, String>) {
+        let spt = h.seconds_per_tick;
+        for t in &h.threads {
+            let i = match self
+                .threads
+                .iter()
+                .position(|x| x.ident == t.ident && x.native_id == t.native_id)
+            {
+                Some(i) => i,
+                None => {
+                    self.threads.push(ThreadAcc {
+                        ident: t.ident,
+                        native_id: t.native_id,
+                        ..Default::default()
+                    });
+                    self.threads.len() - 1
+                }
+            };
+            let acc = &mut self.threads[i];
+            if let Some(n) = names.get(&t.ident) {
+                acc.name = n.clone();
+            }
+            for (id, c) in &t.funcs {
+                let k = *acc.func_idx.entry(*id).or_insert_with(|| {
+                    acc.funcs.push((*id, Acc::default()));
+                    acc.funcs.len() - 1
+                });
+                acc.funcs[k].1.add(c, spt);
+            }
+            for (caller, callee, c) in &t.edges {
+                let key = (*caller, *callee);
+                let k = *acc.edge_idx.entry(key).or_insert_with(|| {
+                    acc.edges.push((key, Acc::default()));
+                    acc.edges.len() - 1
+                });
+                acc.edges[k].1.add(c, spt);
+            }
+        }
+    }
+
+    /// The profile model, naming function numbers with `key`.
+    pub fn to_profile(&self, key: &mut dyn FnMut(u32) -> FuncKey, meta: Metadata) -> Profile {
+        let mut keys: HashMap<u32, FuncKey> = HashMap::new();
+        let mut name = |id: u32| keys.entry(id).or_insert_with(|| key(id)).clone();
+        let threads = self
+            .threads
+            .iter()
+            .map(|t| {
+                let mut g = CallGraph::new();
+                for (id, a) in &t.funcs {
+                    g.add_total(&name(*id), &a.stats());
+                }
+                for ((caller, callee), a) in &t.edges {
+                    g.add_edge(&name(*caller), &name(*callee), &a.stats());
+                }
+                let label = if t.name.is_empty() {
+                    format!("Thread-{}", t.ident)
+                } else {
+                    t.name.clone()
+                };
+                ThreadProfile {
+                    ident: t.ident,
+                    native_id: t.native_id,
+                    name: label,
+                    graph: g,
+                }
+            })
+            .collect();
+        Profile { threads, meta }
+    }
+}

@@ -1,0 +1,445 @@
+//! `dziura.Profile`: cProfile.Profile's API, method for method, over the Rust tracer.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use dziura_model::{FuncKey, Metadata};
+use dziura_table::ViewOptions;
+use dziura_tracer::registry::{FuncInfo, REGISTRY};
+use dziura_tracer::StartError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::collected::Collected;
+use crate::views;
+
+/// Whether any dziura profiler is tracing now.
+#[pyfunction]
+pub fn active() -> bool {
+    dziura_tracer::is_active()
+}
+
+#[pyclass(module = "dziura", subclass, dict)]
+pub struct Profile {
+    timer: Option<Py<PyAny>>,
+    timeunit: f64,
+    subcalls: bool,
+    builtins: bool,
+    enabled: AtomicBool,
+    data: Mutex<Collected>,
+    started: Mutex<Option<std::time::Instant>>,
+}
+
+impl Profile {
+    pub fn new_native(subcalls: bool, builtins: bool) -> Self {
+        Profile {
+            timer: None,
+            timeunit: 0.0,
+            subcalls,
+            builtins,
+            enabled: AtomicBool::new(false),
+            data: Mutex::new(Collected::default()),
+            started: Mutex::new(None),
+        }
+    }
+
+    fn data(&self) -> std::sync::MutexGuard<'_, Collected> {
+        self.data.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn start(
+        slf: &Bound<'_, Self>,
+        subcalls: Option<bool>,
+        builtins: Option<bool>,
+    ) -> PyResult<()> {
+        let me = slf.borrow();
+        if me.enabled.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let timer = me
+            .timer
+            .as_ref()
+            .map(|t| (t.clone_ref(slf.py()).into_ptr(), me.timeunit));
+        let opts = dziura_tracer::Options {
+            builtins: builtins.unwrap_or(me.builtins),
+            subcalls: subcalls.unwrap_or(me.subcalls),
+            timer,
+        };
+        match unsafe { dziura_tracer::start(opts, slf.as_ptr()) } {
+            Ok(()) => {
+                me.enabled.store(true, Ordering::Release);
+                *me.started.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(std::time::Instant::now());
+                Ok(())
+            }
+            Err(StartError::AlreadyActive(msg)) => Err(PyValueError::new_err(msg)),
+            Err(StartError::Python) => Err(PyErr::take(slf.py()).unwrap_or_else(|| {
+                PyRuntimeError::new_err("dziura could not install its profiling hook")
+            })),
+        }
+    }
+
+    pub fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        if !self.enabled.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let Some(h) = (unsafe { dziura_tracer::stop() }) else {
+            return Ok(());
+        };
+        let names = thread_names(py).unwrap_or_default();
+        let mut data = self.data();
+        data.add(&h, &names);
+        if let Some(t) = self
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            data.wall_seconds += t.elapsed().as_secs_f64();
+        }
+        Ok(())
+    }
+
+    /// The collected data as the profile model, with names read from code objects.
+    pub fn model(&self, py: Python<'_>) -> dziura_model::Profile {
+        let data = self.data();
+        let meta = Metadata {
+            python_version: Python::version_str().to_string(),
+            duration: data.wall_seconds,
+            mode: "tracing".into(),
+            ..Default::default()
+        };
+        data.to_profile(&mut |id| func_key(py, id), meta)
+    }
+
+    fn stats_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let graph = self.model(py).merged();
+        let stats = PyDict::new(py);
+        let keys: Vec<Bound<'py, PyTuple>> = graph
+            .iter()
+            .map(|(_, k, _)| {
+                PyTuple::new(
+                    py,
+                    [
+                        k.file.clone().into_pyobject(py)?.into_any(),
+                        k.line.into_pyobject(py)?.into_any(),
+                        k.name.clone().into_pyobject(py)?.into_any(),
+                    ],
+                )
+            })
+            .collect::<PyResult<_>>()?;
+        for (i, _, s) in graph.iter() {
+            let callers = PyDict::new(py);
+            for (c, e) in &s.callers {
+                callers.set_item(
+                    &keys[*c],
+                    (e.calls, e.primitive_calls, e.own_time, e.cum_time),
+                )?;
+            }
+            let t = &s.total;
+            stats.set_item(
+                &keys[i],
+                (t.primitive_calls, t.calls, t.own_time, t.cum_time, callers),
+            )?;
+        }
+        Ok(stats)
+    }
+}
+
+/// `threading.get_ident()` → thread name, for the threads alive now.
+fn thread_names(py: Python<'_>) -> PyResult<HashMap<u64, String>> {
+    let mut out = HashMap::new();
+    let Ok(threading) = py.import("threading") else {
+        return Ok(out);
+    };
+    let active = threading.getattr("_active")?;
+    for item in active.cast::<PyDict>()?.iter() {
+        let (k, v) = item;
+        if let (Ok(id), Ok(name)) = (
+            k.extract::<u64>(),
+            v.getattr("name").and_then(|n| n.extract::<String>()),
+        ) {
+            out.insert(id, name);
+        }
+    }
+    Ok(out)
+}
+
+fn func_key(py: Python<'_>, id: u32) -> FuncKey {
+    let reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    match reg.funcs.get(id as usize) {
+        Some(FuncInfo::Builtin(name)) => FuncKey::builtin(name.clone()),
+        Some(FuncInfo::Code(code)) => {
+            let code = unsafe { Bound::from_borrowed_ptr(py, *code) };
+            let get = |a: &str| code.getattr(a).ok();
+            FuncKey::python(
+                get("co_filename")
+                    .and_then(|v| v.extract::<String>().ok())
+                    .unwrap_or_default(),
+                get("co_firstlineno")
+                    .and_then(|v| v.extract::<u32>().ok())
+                    .unwrap_or(0),
+                get("co_name")
+                    .and_then(|v| v.extract::<String>().ok())
+                    .unwrap_or_default(),
+            )
+        }
+        None => FuncKey::builtin(format!("<unknown function {id}>")),
+    }
+}
+
+/// The object cProfile's `getstats()` reports for a function: its code object, or its name.
+fn func_object(py: Python<'_>, id: u32) -> PyResult<Py<PyAny>> {
+    let reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(match reg.funcs.get(id as usize) {
+        Some(FuncInfo::Code(code)) => unsafe { Bound::from_borrowed_ptr(py, *code) }.unbind(),
+        Some(FuncInfo::Builtin(name)) => name.clone().into_pyobject(py)?.into_any().unbind(),
+        None => py.None(),
+    })
+}
+
+#[pymethods]
+impl Profile {
+    #[new]
+    #[pyo3(signature = (timer=None, timeunit=0.0, subcalls=true, builtins=true))]
+    fn py_new(timer: Option<Py<PyAny>>, timeunit: f64, subcalls: bool, builtins: bool) -> Self {
+        let mut p = Profile::new_native(subcalls, builtins);
+        p.timer = timer;
+        p.timeunit = timeunit;
+        p
+    }
+
+    /// Start collecting; every thread of the interpreter is traced.
+    #[pyo3(signature = (subcalls=None, builtins=None))]
+    fn enable(
+        slf: &Bound<'_, Self>,
+        subcalls: Option<bool>,
+        builtins: Option<bool>,
+    ) -> PyResult<()> {
+        Profile::start(slf, subcalls, builtins)
+    }
+
+    /// Stop collecting; what was collected is kept and added to on the next `enable()`.
+    fn disable(&self, py: Python<'_>) -> PyResult<()> {
+        self.stop(py)
+    }
+
+    /// Forget everything collected.
+    fn clear(&self) {
+        *self.data() = Collected::default();
+    }
+
+    #[pyo3(signature = (func, /, *args, **kwargs))]
+    fn runcall(
+        slf: &Bound<'_, Self>,
+        func: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        Profile::start(slf, None, None)?;
+        let r = func.call(args, kwargs);
+        slf.borrow().stop(slf.py())?;
+        Ok(r?.unbind())
+    }
+
+    fn run(slf: &Bound<'_, Self>, cmd: &Bound<'_, PyAny>) -> PyResult<Py<Self>> {
+        let main = slf.py().import("__main__")?.dict();
+        Profile::runctx(slf, cmd, &main, Some(&main))
+    }
+
+    #[pyo3(signature = (cmd, globals, locals=None))]
+    fn runctx(
+        slf: &Bound<'_, Self>,
+        cmd: &Bound<'_, PyAny>,
+        globals: &Bound<'_, PyDict>,
+        locals: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<Self>> {
+        let py = slf.py();
+        let exec = py.import("builtins")?.getattr("exec")?;
+        Profile::start(slf, None, None)?;
+        let r = exec.call1((cmd, globals, locals.unwrap_or(globals)));
+        slf.borrow().stop(py)?;
+        r?;
+        Ok(slf.clone().unbind())
+    }
+
+    fn create_stats(slf: &Bound<'_, Self>) -> PyResult<()> {
+        slf.borrow().stop(slf.py())?;
+        Profile::snapshot_stats(slf)
+    }
+
+    fn snapshot_stats(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let stats = slf.borrow().stats_dict(slf.py())?;
+        slf.setattr("stats", stats)
+    }
+
+    /// The cProfile table; `by_thread=True` prints one table per thread.
+    #[pyo3(signature = (sort=None, *restrictions, by_thread=false))]
+    fn print_stats(
+        slf: &Bound<'_, Self>,
+        sort: Option<&Bound<'_, PyAny>>,
+        restrictions: &Bound<'_, PyTuple>,
+        by_thread: bool,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let me = slf.borrow();
+        me.stop(py)?;
+        let spec = match sort {
+            Some(s) => views::sort_spec(s)?,
+            None => dziura_table::SortSpec::parse(&["-1"]).expect("stdname is a sort key"),
+        };
+        let report = views::Report {
+            opts: ViewOptions {
+                sort: Some(spec),
+                restrictions: views::restrictions(restrictions)?,
+                source: None,
+            },
+            by_thread,
+            callers: None,
+            callees: None,
+        };
+        views::write_stdout(py, &views::render(&me.model(py), &report))
+    }
+
+    /// pstats' callers view: who called each listed function.
+    #[pyo3(signature = (*restrictions, sort=None))]
+    fn print_callers(
+        slf: &Bound<'_, Self>,
+        restrictions: &Bound<'_, PyTuple>,
+        sort: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        Self::print_call_view(slf, restrictions, sort, true)
+    }
+
+    /// pstats' callees view: what each listed function called.
+    #[pyo3(signature = (*restrictions, sort=None))]
+    fn print_callees(
+        slf: &Bound<'_, Self>,
+        restrictions: &Bound<'_, PyTuple>,
+        sort: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        Self::print_call_view(slf, restrictions, sort, false)
+    }
+
+    /// Write a pstats file (`pstats.Stats(file)`, snakeviz and gprof2dot read it).
+    fn dump_stats(slf: &Bound<'_, Self>, file: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        let me = slf.borrow();
+        me.stop(py)?;
+        let path: std::path::PathBuf = py
+            .import("os")?
+            .call_method1("fspath", (file,))?
+            .extract()?;
+        let bytes = dziura_pstats::write(&me.model(py).merged());
+        std::fs::write(&path, bytes).map_err(|e| {
+            pyo3::exceptions::PyOSError::new_err(format!("cannot write {}: {e}", path.display()))
+        })
+    }
+
+    /// cProfile's raw records: `_lsprof.profiler_entry` objects, all threads added together.
+    fn getstats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let lsprof = py.import("_lsprof")?;
+        let entry_t = lsprof.getattr("profiler_entry")?;
+        let sub_t = lsprof.getattr("profiler_subentry")?;
+        let data = self.data();
+        let mut funcs: Vec<(u32, crate::collected::Acc)> = Vec::new();
+        let mut calls: HashMap<u32, Vec<(u32, crate::collected::Acc)>> = HashMap::new();
+        for t in &data.threads {
+            for (id, a) in &t.funcs {
+                match funcs.iter_mut().find(|(i, _)| i == id) {
+                    Some((_, b)) => add(b, a),
+                    None => funcs.push((*id, *a)),
+                }
+            }
+            for ((caller, callee), a) in &t.edges {
+                let v = calls.entry(*caller).or_default();
+                match v.iter_mut().find(|(i, _)| i == callee) {
+                    Some((_, b)) => add(b, a),
+                    None => v.push((*callee, *a)),
+                }
+            }
+        }
+        let out = PyList::empty(py);
+        for (id, a) in funcs {
+            let subs = PyList::empty(py);
+            for (callee, e) in calls.get(&id).into_iter().flatten() {
+                subs.append(sub_t.call1(((
+                    func_object(py, *callee)?,
+                    e.calls,
+                    e.recursive_calls,
+                    e.total,
+                    e.inline,
+                ),))?)?;
+            }
+            let sub_list = if subs.is_empty() {
+                py.None().into_bound(py)
+            } else {
+                subs.into_any()
+            };
+            out.append(entry_t.call1(((
+                func_object(py, id)?,
+                a.calls,
+                a.recursive_calls,
+                a.total,
+                a.inline,
+                sub_list,
+            ),))?)?;
+        }
+        Ok(out)
+    }
+
+    fn __enter__(slf: &Bound<'_, Self>) -> PyResult<Py<Self>> {
+        Profile::start(slf, None, None)?;
+        Ok(slf.clone().unbind())
+    }
+
+    #[pyo3(signature = (*_exc_info))]
+    fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.stop(py)
+    }
+}
+
+impl Profile {
+    fn print_call_view(
+        slf: &Bound<'_, Self>,
+        restrictions: &Bound<'_, PyTuple>,
+        sort: Option<&Bound<'_, PyAny>>,
+        callers: bool,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let me = slf.borrow();
+        me.stop(py)?;
+        let opts = ViewOptions {
+            sort: sort.map(views::sort_spec).transpose()?,
+            restrictions: views::restrictions(restrictions)?,
+            source: None,
+        };
+        let g = me.model(py).merged().strip_dirs();
+        let text = if callers {
+            dziura_table::callers_view(&g, &opts)
+        } else {
+            dziura_table::callees_view(&g, &opts)
+        };
+        views::write_stdout(py, &text)
+    }
+}
+
+fn add(b: &mut crate::collected::Acc, a: &crate::collected::Acc) {
+    b.calls += a.calls;
+    b.recursive_calls += a.recursive_calls;
+    b.total += a.total;
+    b.inline += a.inline;
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        if self.enabled.load(Ordering::Acquire) {
+            // Dropped while tracing: stop the hook so it never outlives its profile.
+            Python::attach(|_| unsafe {
+                dziura_tracer::stop();
+            });
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Turning Python-side arguments (sort keys, restrictions) into table options, and printing to
+//! Python's `sys.stdout` so redirection in the profiled program is respected.
+
+use dziura_model::Profile as Model;
+use dziura_table::{Restriction, SortSpec, ViewOptions};
+use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyFloat, PyInt, PyString};
+
+/// A sort argument as cProfile takes it: -1/0/1/2, a key name, or a `pstats.SortKey`.
+pub fn sort_spec(sort: &Bound<'_, PyAny>) -> PyResult<SortSpec> {
+    let words: Vec<String> = if let Ok(t) = sort.cast::<pyo3::types::PyTuple>() {
+        t.iter().map(|x| sort_word(&x)).collect::<PyResult<_>>()?
+    } else {
+        vec![sort_word(sort)?]
+    };
+    let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+    SortSpec::parse(&refs).map_err(|e| PyKeyError::new_err(e.to_string()))
+}
+
+fn sort_word(x: &Bound<'_, PyAny>) -> PyResult<String> {
+    if x.is_instance_of::<PyString>() {
+        return x.extract();
+    }
+    if x.is_instance_of::<PyInt>() {
+        return Ok(x.extract::<i64>()?.to_string());
+    }
+    if let Ok(v) = x.getattr("value") {
+        return v.extract();
+    }
+    Err(PyValueError::new_err(format!("not a sort key: {x}")))
+}
+
+/// pstats restrictions: int count, float fraction, str regex.
+pub fn restrictions(items: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Vec<Restriction>> {
+    items
+        .iter()
+        .map(|x| {
+            if x.is_instance_of::<PyInt>() {
+                Ok(Restriction::Count(x.extract::<i64>()?.max(0) as usize))
+            } else if x.is_instance_of::<PyFloat>() {
+                let f: f64 = x.extract()?;
+                Ok(if (0.0..1.0).contains(&f) {
+                    Restriction::Fraction(f)
+                } else {
+                    Restriction::Count(usize::MAX)
+                })
+            } else {
+                let s: String = x.extract()?;
+                Restriction::parse(&s).map_err(|e| PyValueError::new_err(e.to_string()))
+            }
+        })
+        .collect()
+}
+
+/// Which views to print and how.
+pub struct Report {
+    pub opts: ViewOptions,
+    pub by_thread: bool,
+    pub callers: Option<Vec<Restriction>>,
+    pub callees: Option<Vec<Restriction>>,
+}
+
+/// The text of the requested views, with directories stripped as `cProfile.print_stats` does.
+pub fn render(model: &Model, r: &Report) -> String {
+    let mut out = String::new();
+    let one = |graph: &dziura_model::CallGraph, out: &mut String| {
+        let g = graph.strip_dirs();
+        out.push_str(&dziura_table::stats_table(&g, &r.opts));
+        let with = |extra: &Vec<Restriction>| ViewOptions {
+            sort: r.opts.sort.clone(),
+            restrictions: extra.clone(),
+            source: None,
+        };
+        if let Some(c) = &r.callers {
+            out.push_str(&dziura_table::callers_view(&g, &with(c)));
+        }
+        if let Some(c) = &r.callees {
+            out.push_str(&dziura_table::callees_view(&g, &with(c)));
+        }
+    };
+    if r.by_thread {
+        for t in &model.threads {
+            out.push_str(&format!(
+                "Thread {} (ident {}, native id {})\n",
+                t.name, t.ident, t.native_id
+            ));
+            one(&t.graph, &mut out);
+        }
+    } else {
+        one(&model.merged(), &mut out);
+    }
+    out
+}
+
+pub fn write_stdout(py: Python<'_>, text: &str) -> PyResult<()> {
+    let out = py.import("sys")?.getattr("stdout")?;
+    if !out.is_none() {
+        out.call_method1("write", (text,))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,340 @@
+//! Per-thread accounting: a shadow stack and cProfile's counters, kept apart for every thread so
+//! threads never share a stack (the 3.12+ cProfile bug) and free-threaded builds need no locks.
+//!
+//! The counting rules are cProfile's (`Modules/_lsprof.c`): cumulative time is added only at the
+//! outermost activation of a function (or of a caller→callee edge); inner ones count as recursive.
+
+use std::collections::HashMap;
+
+const NONE: u32 = u32::MAX;
+
+/// Counters of a function or an edge, in clock ticks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub calls: u64,
+    pub recursive_calls: u64,
+    /// Including callees, outermost activations only (cProfile's `tt`, pstats' `ct`).
+    pub total: u64,
+    /// Excluding callees (cProfile's `it`, pstats' `tt`).
+    pub inline: u64,
+}
+
+#[derive(Clone, Copy)]
+struct FuncAcc {
+    id: u32,
+    depth: u32,
+    counts: Counts,
+    /// The caller and edge of the previous call: most calls repeat them, so no map lookup.
+    last_caller: u32,
+    last_edge: u32,
+}
+
+#[derive(Clone, Copy)]
+struct EdgeAcc {
+    caller: u32,
+    callee: u32,
+    depth: u32,
+    counts: Counts,
+}
+
+#[derive(Clone, Copy)]
+struct Frame {
+    local: u32,
+    edge: u32,
+    is_c: bool,
+    t0: u64,
+    /// Time spent in callees so far.
+    sub: u64,
+}
+
+/// One thread's tracing state.
+pub struct ThreadState {
+    pub ident: u64,
+    pub native_id: u64,
+    subcalls: bool,
+    stack: Vec<Frame>,
+    /// Global function number → index into `funcs`.
+    local_of: Vec<u32>,
+    funcs: Vec<FuncAcc>,
+    edges: Vec<EdgeAcc>,
+    edge_of: HashMap<(u32, u32), u32>,
+    /// `PyMethodDef*` → global number, for C functions.
+    cfuncs: HashMap<usize, u32>,
+}
+
+/// What a thread collected, by global function number.
+#[derive(Debug, Default)]
+pub struct ThreadData {
+    pub ident: u64,
+    pub native_id: u64,
+    pub funcs: Vec<(u32, Counts)>,
+    /// (caller, callee, counts)
+    pub edges: Vec<(u32, u32, Counts)>,
+}
+
+impl ThreadState {
+    pub fn new(ident: u64, native_id: u64, subcalls: bool) -> Self {
+        ThreadState {
+            ident,
+            native_id,
+            subcalls,
+            stack: Vec::with_capacity(256),
+            local_of: Vec::new(),
+            funcs: Vec::new(),
+            edges: Vec::new(),
+            edge_of: HashMap::new(),
+            cfuncs: HashMap::new(),
+        }
+    }
+
+    #[inline(always)]
+    fn local(&mut self, id: u32) -> u32 {
+        match self.local_of.get(id as usize) {
+            Some(&l) if l != NONE => l,
+            _ => self.new_local(id),
+        }
+    }
+
+    #[cold]
+    fn new_local(&mut self, id: u32) -> u32 {
+        if self.local_of.len() <= id as usize {
+            self.local_of.resize(id as usize + 1, NONE);
+        }
+        let l = self.funcs.len() as u32;
+        self.funcs.push(FuncAcc {
+            id,
+            depth: 0,
+            counts: Counts::default(),
+            last_caller: NONE,
+            last_edge: NONE,
+        });
+        self.local_of[id as usize] = l;
+        l
+    }
+
+    #[cold]
+    fn edge(&mut self, caller: u32, callee: u32) -> u32 {
+        let next = self.edges.len() as u32;
+        let e = *self.edge_of.entry((caller, callee)).or_insert(next);
+        if e == next {
+            self.edges.push(EdgeAcc {
+                caller,
+                callee,
+                depth: 0,
+                counts: Counts::default(),
+            });
+        }
+        let f = &mut self.funcs[callee as usize];
+        f.last_caller = caller;
+        f.last_edge = e;
+        e
+    }
+
+    /// The global number of a C function, if this thread has seen it.
+    #[inline(always)]
+    pub fn cfunc(&self, def: usize) -> Option<u32> {
+        self.cfuncs.get(&def).copied()
+    }
+
+    pub fn remember_cfunc(&mut self, def: usize, id: u32) {
+        self.cfuncs.insert(def, id);
+    }
+
+    /// A call of function `id` starts; `now` is read by the caller after this returns, so the
+    /// bookkeeping is charged to the caller, as in cProfile.
+    #[inline(always)]
+    pub fn enter(&mut self, id: u32, is_c: bool) {
+        let local = self.local(id & !crate::registry::HIDDEN_BIT);
+        self.funcs[local as usize].depth += 1;
+        let mut edge = NONE;
+        if self.subcalls {
+            if let Some(top) = self.stack.last() {
+                let caller = top.local;
+                let f = &self.funcs[local as usize];
+                edge = if f.last_caller == caller {
+                    f.last_edge
+                } else {
+                    self.edge(caller, local)
+                };
+                self.edges[edge as usize].depth += 1;
+            }
+        }
+        self.stack.push(Frame {
+            local,
+            edge,
+            is_c,
+            t0: 0,
+            sub: 0,
+        });
+    }
+
+    /// Stamps the frame just pushed by [`enter`](Self::enter).
+    #[inline(always)]
+    pub fn stamp(&mut self, now: u64) {
+        if let Some(top) = self.stack.last_mut() {
+            top.t0 = now;
+        }
+    }
+
+    /// The innermost call ends. A Python return with a C function on top (or the reverse) means
+    /// the call began before tracing did, so it is ignored.
+    #[inline(always)]
+    pub fn leave(&mut self, now: u64, is_c: bool) {
+        match self.stack.last() {
+            Some(top) if top.is_c == is_c => {}
+            _ => return,
+        }
+        let fr = self.stack.pop().unwrap();
+        let tt = now.saturating_sub(fr.t0);
+        let it = tt.saturating_sub(fr.sub);
+        if let Some(parent) = self.stack.last_mut() {
+            parent.sub += tt;
+        }
+        let f = &mut self.funcs[fr.local as usize];
+        count(&mut f.depth, &mut f.counts, tt, it);
+        if fr.edge != NONE {
+            let e = &mut self.edges[fr.edge as usize];
+            count(&mut e.depth, &mut e.counts, tt, it);
+        }
+    }
+
+    /// Ends every call still open, as cProfile's `flush_unmatched` does when profiling stops.
+    pub fn flush(&mut self, now: u64) {
+        while let Some(top) = self.stack.last() {
+            let is_c = top.is_c;
+            self.leave(now, is_c);
+        }
+    }
+
+    /// The counters, by global function number, without the profiler's own functions.
+    pub fn data(&self, hidden: &dyn Fn(u32) -> bool) -> ThreadData {
+        let funcs = self
+            .funcs
+            .iter()
+            .filter(|f| f.counts.calls > 0 && !hidden(f.id))
+            .map(|f| (f.id, f.counts))
+            .collect();
+        let edges = self
+            .edges
+            .iter()
+            .filter(|e| e.counts.calls > 0)
+            .map(|e| {
+                (
+                    self.funcs[e.caller as usize].id,
+                    self.funcs[e.callee as usize].id,
+                    e.counts,
+                )
+            })
+            .filter(|(c, f, _)| !hidden(*c) && !hidden(*f))
+            .collect();
+        ThreadData {
+            ident: self.ident,
+            native_id: self.native_id,
+            funcs,
+            edges,
+        }
+    }
+}
+
+#[inline(always)]
+fn count(depth: &mut u32, c: &mut Counts, tt: u64, it: u64) {
+    *depth -= 1;
+    if *depth == 0 {
+        c.total += tt;
+    } else {
+        c.recursive_calls += 1;
+    }
+    c.inline += it;
+    c.calls += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(events: &[(char, u32, u64)]) -> ThreadData {
+        let mut t = ThreadState::new(1, 1, true);
+        for &(e, id, now) in events {
+            match e {
+                'c' => {
+                    t.enter(id, false);
+                    t.stamp(now);
+                }
+                'r' => t.leave(now, false),
+                _ => unreachable!(),
+            }
+        }
+        t.flush(1000);
+        t.data(&|_| false)
+    }
+
+    #[test]
+    fn recursion_counts_like_cprofile() {
+        // main(0) -> fib(1) -> fib(1) -> fib(1)
+        let d = run(&[
+            ('c', 0, 0),
+            ('c', 1, 10),
+            ('c', 1, 20),
+            ('c', 1, 30),
+            ('r', 0, 40),
+            ('r', 0, 60),
+            ('r', 0, 90),
+            ('r', 0, 100),
+        ]);
+        let fib = d.funcs.iter().find(|f| f.0 == 1).unwrap().1;
+        assert_eq!(
+            fib,
+            Counts {
+                calls: 3,
+                recursive_calls: 2,
+                total: 80,
+                inline: 80
+            }
+        );
+        let main = d.funcs.iter().find(|f| f.0 == 0).unwrap().1;
+        assert_eq!(
+            main,
+            Counts {
+                calls: 1,
+                recursive_calls: 0,
+                total: 100,
+                inline: 20
+            }
+        );
+        let edge = |a, b| d.edges.iter().find(|e| e.0 == a && e.1 == b).unwrap().2;
+        assert_eq!(
+            edge(0, 1),
+            Counts {
+                calls: 1,
+                recursive_calls: 0,
+                total: 80,
+                inline: 20
+            }
+        );
+        assert_eq!(
+            edge(1, 1),
+            Counts {
+                calls: 2,
+                recursive_calls: 1,
+                total: 50,
+                inline: 60
+            }
+        );
+    }
+
+    #[test]
+    fn returns_of_calls_begun_before_tracing_are_ignored_and_open_calls_flushed() {
+        let d = run(&[('r', 0, 5), ('c', 2, 10), ('c', 3, 20)]);
+        assert_eq!(d.funcs.len(), 2);
+        let f2 = d.funcs.iter().find(|f| f.0 == 2).unwrap().1;
+        assert_eq!(
+            f2,
+            Counts {
+                calls: 1,
+                recursive_calls: 0,
+                total: 990,
+                inline: 10
+            }
+        );
+    }
+}
