@@ -12,6 +12,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<profile::Profile>()?;
     m.add_function(wrap_pyfunction!(cli::main, m)?)?;
     m.add_function(wrap_pyfunction!(profile::active, m)?)?;
+    m.add_function(wrap_pyfunction!(profile::_noop_hook, m)?)?;
     let ty = m.py().get_type::<profile::Profile>();
     dziura_tracer::registry::OWN_TYPE.store(
         ty.as_ptr() as *mut pyo3::ffi::PyTypeObject,

@@ -21,6 +21,17 @@ pub fn active() -> bool {
     dziura_tracer::is_active()
 }
 
+/// Installs or removes a hook whose callbacks do nothing (benchmarks' floor).
+#[pyfunction]
+pub fn _noop_hook(py: Python<'_>, on: bool) -> PyResult<()> {
+    unsafe { dziura_tracer::noop_hook(on) }.map_err(|e| match e {
+        StartError::AlreadyActive(m) => PyValueError::new_err(m),
+        StartError::Python => {
+            PyErr::take(py).unwrap_or_else(|| PyRuntimeError::new_err("hook failed"))
+        }
+    })
+}
+
 #[pyclass(module = "dziura", subclass, dict)]
 pub struct Profile {
     timer: Option<Py<PyAny>>,

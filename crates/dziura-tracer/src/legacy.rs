@@ -54,7 +54,7 @@ unsafe extern "C" fn profile(
     match what {
         PyTrace_CALL => crate::enter_code(frame_code(frame)),
         PyTrace_RETURN => crate::leave(false),
-        PyTrace_C_CALL => crate::enter_c(arg),
+        PyTrace_C_CALL => crate::enter_c(arg, null_mut()),
         PyTrace_C_RETURN | PyTrace_C_EXCEPTION => {
             if crate::BUILTINS.load(Ordering::Relaxed)
                 && !crate::registry::c_method_def(arg).is_null()
@@ -176,4 +176,23 @@ pub unsafe fn uninstall() {
 unsafe fn type_name(obj: *mut PyObject) -> String {
     let t = Py_TYPE(obj);
     CStr::from_ptr((*t).tp_name).to_string_lossy().into_owned()
+}
+
+unsafe extern "C" fn nothing(
+    _: *mut PyObject,
+    _: *mut PyFrameObject,
+    _: c_int,
+    _: *mut PyObject,
+) -> c_int {
+    0
+}
+
+/// A profile function that does nothing, on the calling thread: the benchmarks' floor.
+pub unsafe fn install_noop() -> Result<(), StartError> {
+    PyEval_SetProfile(Some(nothing), null_mut());
+    Ok(())
+}
+
+pub unsafe fn uninstall_noop() {
+    PyEval_SetProfile(None, null_mut());
 }

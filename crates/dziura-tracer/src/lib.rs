@@ -159,6 +159,25 @@ pub unsafe fn stop() -> Option<Harvest> {
     })
 }
 
+/// Installs (or removes) the hook with callbacks that do nothing, for measuring the floor of
+/// hook overhead in benchmarks. Refused while a profiler is active.
+///
+/// # Safety
+/// The GIL must be held.
+pub unsafe fn noop_hook(on: bool) -> Result<(), StartError> {
+    if is_active() {
+        return Err(StartError::AlreadyActive(
+            "a dziura profiler is active".into(),
+        ));
+    }
+    if on {
+        hook::install_noop()
+    } else {
+        hook::uninstall_noop();
+        Ok(())
+    }
+}
+
 unsafe fn release_timer() {
     let t = TIMER.swap(null_mut(), Ordering::Relaxed);
     if !t.is_null() {
@@ -240,7 +259,7 @@ unsafe fn enter_code(code: *mut PyObject) {
 
 /// A C function or method is called; other callables are not recorded.
 #[inline(always)]
-unsafe fn enter_c(callable: *mut PyObject) {
+unsafe fn enter_c(callable: *mut PyObject, self_arg: *mut PyObject) {
     if !BUILTINS.load(Ordering::Relaxed) {
         return;
     }
@@ -252,7 +271,7 @@ unsafe fn enter_c(callable: *mut PyObject) {
         let id = match t.cfunc(def as usize) {
             Some(id) => id,
             None => {
-                let id = registry::register_c(callable, def);
+                let id = registry::register_c(callable, def, self_arg);
                 t.remember_cfunc(def as usize, id);
                 id
             }

@@ -4,7 +4,11 @@
 
 use std::ffi::CStr;
 use std::ptr::null_mut;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Mutex;
+
+/// `sys.monitoring.MISSING`, passed as the first argument of a call without arguments.
+static MISSING: AtomicPtr<PyObject> = AtomicPtr::new(null_mut());
 
 use pyo3_ffi::*;
 
@@ -50,9 +54,15 @@ unsafe extern "C" fn on_return(
 unsafe extern "C" fn on_call(
     _: *mut PyObject,
     args: *mut *mut PyObject,
-    _n: Py_ssize_t,
+    n: Py_ssize_t,
 ) -> *mut PyObject {
-    crate::enter_c(*args.add(2));
+    // args: code, offset, callable, first argument (or sys.monitoring.MISSING).
+    let arg0 = if n >= 4 { *args.add(3) } else { null_mut() };
+    let missing = MISSING.load(Ordering::Relaxed);
+    crate::enter_c(
+        *args.add(2),
+        if arg0 == missing { null_mut() } else { arg0 },
+    );
     Py_None()
 }
 
@@ -67,6 +77,15 @@ unsafe extern "C" fn on_c_return(
     Py_None()
 }
 
+unsafe extern "C" fn on_nothing(
+    _: *mut PyObject,
+    _args: *mut *mut PyObject,
+    _n: Py_ssize_t,
+) -> *mut PyObject {
+    Py_None()
+}
+
+callback!(NOTHING_DEF, c"_dziura_nothing", on_nothing);
 callback!(START_DEF, c"_dziura_py_start", on_start);
 callback!(RETURN_DEF, c"_dziura_py_return", on_return);
 callback!(CALL_DEF, c"_dziura_call", on_call);
@@ -100,13 +119,22 @@ unsafe fn monitoring() -> Result<*mut PyObject, StartError> {
 }
 
 pub unsafe fn install(_owner: *mut PyObject, builtins: bool) -> Result<(), StartError> {
+    install_hook(builtins, false)
+}
+
+/// The same events with callbacks that do nothing: the floor the benchmarks compare against.
+pub unsafe fn install_noop() -> Result<(), StartError> {
+    install_hook(true, true)
+}
+
+unsafe fn install_hook(builtins: bool, noop: bool) -> Result<(), StartError> {
     let m = monitoring()?;
-    let result = install_with(m, builtins);
+    let result = install_with(m, builtins, noop);
     Py_DecRef(m);
     result
 }
 
-unsafe fn install_with(m: *mut PyObject, builtins: bool) -> Result<(), StartError> {
+unsafe fn install_with(m: *mut PyObject, builtins: bool, noop: bool) -> Result<(), StartError> {
     let holder = call_method(m, c"get_tool", &[int(TOOL)]);
     if holder.is_null() {
         return Err(StartError::Python);
@@ -122,6 +150,13 @@ unsafe fn install_with(m: *mut PyObject, builtins: bool) -> Result<(), StartErro
     let name = PyUnicode_FromString(c"dziura".as_ptr());
     if !call_method_ok(m, c"use_tool_id", &[int(TOOL), name]) {
         return Err(StartError::Python);
+    }
+    let missing = attr(m, c"MISSING");
+    if missing.is_null() {
+        PyErr_Clear();
+    } else {
+        // Immortal singleton; the reference is kept for the life of the process.
+        MISSING.store(missing, Ordering::Relaxed);
     }
     let events = attr(m, c"events");
     if events.is_null() {
@@ -148,6 +183,7 @@ unsafe fn install_with(m: *mut PyObject, builtins: bool) -> Result<(), StartErro
         let Some(bit) = event_bit(events, event) else {
             continue;
         };
+        let def = if noop { &NOTHING_DEF } else { def };
         let f = PyCFunction_NewEx(
             &def.0 as *const PyMethodDef as *mut PyMethodDef,
             null_mut(),
@@ -192,4 +228,8 @@ unsafe fn uninstall_with(m: *mut PyObject) {
     call_method_ok(m, c"free_tool_id", &[int(TOOL)]);
     PyErr_Clear();
     crate::restore_exception(saved);
+}
+
+pub unsafe fn uninstall_noop() {
+    uninstall();
 }

@@ -110,7 +110,11 @@ pub unsafe fn c_method_def(callable: *mut PyObject) -> *mut PyMethodDef {
 
 /// The number of a C function first seen as `callable`, registering and naming it.
 #[cold]
-pub unsafe fn register_c(callable: *mut PyObject, def: *mut PyMethodDef) -> u32 {
+pub unsafe fn register_c(
+    callable: *mut PyObject,
+    def: *mut PyMethodDef,
+    self_arg: *mut PyObject,
+) -> u32 {
     if let Some(&id) = REGISTRY
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -120,7 +124,7 @@ pub unsafe fn register_c(callable: *mut PyObject, def: *mut PyMethodDef) -> u32 
         return id;
     }
     // Named outside the lock: naming runs a repr, which must never wait on another thread.
-    let (name, hidden) = c_function_name(callable, def);
+    let (name, hidden) = c_function_name(callable, def, self_arg);
     let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(&id) = reg.cfuncs.get(&(def as usize)) {
         return id;
@@ -136,7 +140,11 @@ pub unsafe fn register_c(callable: *mut PyObject, def: *mut PyMethodDef) -> u32 
 /// cProfile's naming of C functions (`normalizeUserObj` in `Modules/_lsprof.c`): a bound method
 /// is named by the repr of the attribute on its receiver's type, `<method 'append' of 'list'
 /// objects>`; a module function is `<built-in method math.sqrt>`. Any pending exception is kept.
-unsafe fn c_function_name(callable: *mut PyObject, def: *mut PyMethodDef) -> (String, bool) {
+unsafe fn c_function_name(
+    callable: *mut PyObject,
+    def: *mut PyMethodDef,
+    self_arg: *mut PyObject,
+) -> (String, bool) {
     let saved = crate::save_exception();
     let ml_name = CStr::from_ptr((*def).ml_name)
         .to_string_lossy()
@@ -148,7 +156,16 @@ unsafe fn c_function_name(callable: *mut PyObject, def: *mut PyMethodDef) -> (St
     let name = if t == &raw mut PyMethodDescr_Type {
         let d = callable as *mut MethodDescr;
         hidden = !own_type.is_null() && PyType_IsSubtype((*d).d_type, own_type) != 0;
-        repr_string(callable).unwrap_or_else(|| format!("<built-in method {ml_name}>"))
+        // cProfile binds the descriptor to its first argument and names what the receiver's type
+        // has under that name, which may be a Python override (`<function socket.close ...>`).
+        let on_receiver = if self_arg.is_null() {
+            None
+        } else {
+            type_attr_repr(Py_TYPE(self_arg), (*def).ml_name)
+        };
+        on_receiver
+            .or_else(|| repr_string(callable))
+            .unwrap_or_else(|| format!("<built-in method {ml_name}>"))
     } else {
         let f = callable as *mut PyCFunctionObject;
         let slf = (*f).m_self;
@@ -161,18 +178,7 @@ unsafe fn c_function_name(callable: *mut PyObject, def: *mut PyMethodDef) -> (St
         } else {
             hidden = slf == own_module
                 || (!own_type.is_null() && PyType_IsSubtype(Py_TYPE(slf), own_type) != 0);
-            let key = PyUnicode_FromString((*def).ml_name);
-            let mut found = None;
-            if !key.is_null() {
-                let attr = _PyType_Lookup(Py_TYPE(slf), key);
-                if !attr.is_null() {
-                    Py_IncRef(attr);
-                    found = repr_string(attr);
-                    Py_DecRef(attr);
-                }
-                Py_DecRef(key);
-            }
-            found.unwrap_or_else(|| match module {
+            type_attr_repr(Py_TYPE(slf), (*def).ml_name).unwrap_or_else(|| match module {
                 Some(m) => format!("<built-in method {m}.{ml_name}>"),
                 None => format!("<built-in method {ml_name}>"),
             })
@@ -185,6 +191,24 @@ unsafe fn c_function_name(callable: *mut PyObject, def: *mut PyMethodDef) -> (St
 
 extern "C" {
     fn _PyType_Lookup(t: *mut PyTypeObject, name: *mut PyObject) -> *mut PyObject;
+}
+
+/// `repr(_PyType_Lookup(t, name))`: the attribute as the type's MRO defines it.
+unsafe fn type_attr_repr(t: *mut PyTypeObject, name: *const std::ffi::c_char) -> Option<String> {
+    let key = PyUnicode_FromString(name);
+    if key.is_null() {
+        PyErr_Clear();
+        return None;
+    }
+    let attr = _PyType_Lookup(t, key);
+    let mut found = None;
+    if !attr.is_null() {
+        Py_IncRef(attr);
+        found = repr_string(attr);
+        Py_DecRef(attr);
+    }
+    Py_DecRef(key);
+    found
 }
 
 unsafe fn repr_string(obj: *mut PyObject) -> Option<String> {

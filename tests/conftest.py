@@ -1,0 +1,73 @@
+"""Shared helpers: run code under cProfile or dziura in a fresh interpreter and load its stats."""
+
+from __future__ import annotations
+
+import marshal
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PROGRAMS = ROOT / "tests" / "programs"
+
+# The profilers' own rows, which differ by design (dziura hides its own calls).
+MACHINERY = {
+    ("~", 0, "<method 'disable' of '_lsprof.Profiler' objects>"),
+}
+
+
+def run_python(code: str, *args: str, cwd=None, timeout=120, env=None) -> subprocess.CompletedProcess:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = str(PROGRAMS)
+    if env:
+        e.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=e
+    )
+
+
+def profile_call(profiler: str, module: str, func: str, tmp_path, **kwargs) -> dict:
+    """Profiles ``module.func()`` with ``runcall`` under ``profiler`` and returns its stats dict."""
+    out = tmp_path / f"{profiler}-{module}-{func}.prof"
+    opts = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    code = (
+        f"import {profiler}, {module}\n"
+        f"p = {profiler}.Profile({opts})\n"
+        f"p.runcall({module}.{func})\n"
+        f"p.dump_stats({str(out)!r})\n"
+    )
+    r = run_python(code)
+    assert r.returncode == 0, r.stderr
+    with open(out, "rb") as f:
+        stats = marshal.load(f)
+    return {k: v for k, v in stats.items() if k not in MACHINERY}
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+
+
+def _key(k):
+    """A key without the object addresses cProfile puts in some C names; they differ per run."""
+    return (k[0], k[1], _ADDRESS.sub(" at 0x…", k[2]))
+
+
+def counts(stats: dict) -> dict:
+    return {_key(k): (v[0], v[1]) for k, v in stats.items()}
+
+
+def edges(stats: dict) -> dict:
+    return {
+        (_key(caller), _key(k)): (e[0], e[1])
+        for k, v in stats.items()
+        for caller, e in v[4].items()
+        if caller not in MACHINERY
+    }
+
+
+@pytest.fixture
+def python_version():
+    return sys.version_info[:2]
