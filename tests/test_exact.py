@@ -47,7 +47,9 @@ def test_known_ground_truth(tmp_path):
     assert by_name["add"] == (2, 2)
     assert by_name["area"] == (5, 5)
     # A generator counts one call per resume: countdown(4) → 5, inside delegate 4, closed one 2, thrown 2.
-    assert by_name["countdown"] == (13, 13)
+    # 3.13 closes a generator paused at a plain yield without resuming its frame.
+    closing = 0 if sys.version_info >= (3, 13) else 1
+    assert by_name["countdown"] == (12 + closing, 12 + closing)
     assert stats[("~", 0, "<method 'append' of 'list' objects>")][:2] == (10, 10)
     assert stats[("~", 0, "<built-in method builtins.abs>")][:2] == (10, 10)
 

@@ -70,7 +70,7 @@ impl Collected {
                 }
             };
             let acc = &mut self.threads[i];
-            if let Some(n) = names.get(&t.ident) {
+            if let Some(n) = names.get(&t.native_id) {
                 acc.name = n.clone();
             }
             for (id, c) in &t.funcs {
@@ -107,7 +107,7 @@ impl Collected {
                     g.add_edge(&name(*caller), &name(*callee), &a.stats());
                 }
                 let label = if t.name.is_empty() {
-                    format!("Thread-{}", t.ident)
+                    "<unnamed>".to_string()
                 } else {
                     t.name.clone()
                 };

@@ -159,20 +159,28 @@ impl Profile {
     }
 }
 
-/// `threading.get_ident()` → thread name, for the threads alive now.
+/// Thread names by native id, for live threads and for ended ones whose `Thread` objects still
+/// exist (`threading._dangling`). Not by `get_ident()`: pthread ids are reused as threads end.
 fn thread_names(py: Python<'_>) -> PyResult<HashMap<u64, String>> {
     let mut out = HashMap::new();
-    let Ok(threading) = py.import("threading") else {
-        return Ok(out);
-    };
-    let active = threading.getattr("_active")?;
-    for item in active.cast::<PyDict>()?.iter() {
-        let (k, v) = item;
-        if let (Ok(id), Ok(name)) = (
-            k.extract::<u64>(),
-            v.getattr("name").and_then(|n| n.extract::<String>()),
-        ) {
+    let Ok(threading) = py.import("threading") else { return Ok(out) };
+    let mut add = |t: &Bound<'_, PyAny>| {
+        let name = t.getattr("name").and_then(|n| n.extract::<String>());
+        let Ok(name) = name else { return };
+        if let Ok(id) = t.getattr("native_id").and_then(|v| v.extract::<u64>()) {
             out.insert(id, name);
+        }
+    };
+    if let Ok(active) = threading.getattr("_active") {
+        for (_, t) in active.cast::<PyDict>()?.iter() {
+            add(&t);
+        }
+    }
+    if let Ok(dangling) = threading.getattr("_dangling") {
+        if let Ok(list) = py.import("builtins")?.getattr("list")?.call1((dangling,)) {
+            for t in list.try_iter()? {
+                add(&t?);
+            }
         }
     }
     Ok(out)
