@@ -193,8 +193,8 @@ def accounts_round(n: int) -> int:
 
 def run() -> float:
     total = 0.0
-    for _ in range(4):
+    for _ in range(6):
         total += shapes_round(6000)
-    total += vectors_round(40000)
-    total += accounts_round(60000)
+    total += vectors_round(100000)
+    total += accounts_round(150000)
     return round(total, 6)
