@@ -117,7 +117,7 @@ impl Profile {
     pub fn model(&self, py: Python<'_>) -> dziura_model::Profile {
         let data = self.data();
         let meta = Metadata {
-            python_version: Python::version_str().to_string(),
+            python_version: py.version().to_string(),
             duration: data.wall_seconds,
             mode: "tracing".into(),
             ..Default::default()
@@ -163,7 +163,9 @@ impl Profile {
 /// exist (`threading._dangling`). Not by `get_ident()`: pthread ids are reused as threads end.
 fn thread_names(py: Python<'_>) -> PyResult<HashMap<u64, String>> {
     let mut out = HashMap::new();
-    let Ok(threading) = py.import("threading") else { return Ok(out) };
+    let Ok(threading) = py.import("threading") else {
+        return Ok(out);
+    };
     let mut add = |t: &Bound<'_, PyAny>| {
         let name = t.getattr("name").and_then(|n| n.extract::<String>());
         let Ok(name) = name else { return };

@@ -200,7 +200,7 @@ fn current() -> Option<&'static mut thread::ThreadState> {
 fn new_thread_state() -> Option<&'static mut thread::ThreadState> {
     let mut guard = SESSION.lock().unwrap_or_else(|e| e.into_inner());
     let session = guard.as_mut()?;
-    let ident = unsafe { PyThread_get_thread_ident() } as u64;
+    let ident = unsafe { registry::PyThread_get_thread_ident() } as u64;
     let native = unsafe { libc::gettid() } as u64;
     let mut state = Box::new(thread::ThreadState::new(ident, native, session.subcalls));
     let ptr: *mut thread::ThreadState = &mut *state;

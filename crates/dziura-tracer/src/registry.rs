@@ -43,6 +43,27 @@ pub static OWN_MODULE: AtomicPtr<PyObject> = AtomicPtr::new(null_mut());
 /// A hidden function's number has this bit set, so the hot path needs no second lookup.
 pub const HIDDEN_BIT: u32 = 1 << 31;
 
+// The code-extra API (PEP 523), under its 3.11 and 3.12+ names; declared here so the crate does
+// not depend on which pyo3-ffi release exports which spelling.
+extern "C" {
+    #[cfg_attr(not(Py_3_12), link_name = "_PyEval_RequestCodeExtraIndex")]
+    fn PyUnstable_Eval_RequestCodeExtraIndex(free: unsafe extern "C" fn(*mut c_void))
+        -> Py_ssize_t;
+    #[cfg_attr(not(Py_3_12), link_name = "_PyCode_GetExtra")]
+    fn PyUnstable_Code_GetExtra(
+        code: *mut PyObject,
+        index: Py_ssize_t,
+        extra: *mut *mut c_void,
+    ) -> std::ffi::c_int;
+    #[cfg_attr(not(Py_3_12), link_name = "_PyCode_SetExtra")]
+    fn PyUnstable_Code_SetExtra(
+        code: *mut PyObject,
+        index: Py_ssize_t,
+        extra: *mut c_void,
+    ) -> std::ffi::c_int;
+    pub fn PyThread_get_thread_ident() -> std::ffi::c_ulong;
+}
+
 unsafe extern "C" fn forget_extra(_: *mut c_void) {}
 
 /// Reserves the `co_extra` slot; call once with the GIL held.
