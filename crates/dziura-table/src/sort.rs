@@ -155,12 +155,12 @@ mod tests {
         assert_eq!(d("tottime").unwrap(), "internal time");
         assert_eq!(d("cumt").unwrap(), "cumulative time");
         assert_eq!(d("cumu").unwrap(), "cumulative time");
-        assert_eq!(d("n").is_err(), true); // ncalls, name, nfl
+        assert!(d("n").is_err()); // ncalls, name, nfl
         assert_eq!(d("na").unwrap(), "function name");
-        assert_eq!(d("c").is_err(), true);
-        assert_eq!(d("cum").is_err(), true);
+        assert!(d("c").is_err());
+        assert!(d("cum").is_err());
         assert_eq!(d("ti").unwrap(), "internal time");
-        assert_eq!(d("t").is_err(), true);
+        assert!(d("t").is_err());
         assert_eq!(d("2").unwrap(), "cumulative time");
         assert_eq!(d("-1").unwrap(), "standard name");
         assert_eq!(d("p").unwrap(), "primitive call count");

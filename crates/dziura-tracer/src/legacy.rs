@@ -55,12 +55,11 @@ unsafe extern "C" fn profile(
         PyTrace_CALL => crate::enter_code(frame_code(frame)),
         PyTrace_RETURN => crate::leave(false),
         PyTrace_C_CALL => crate::enter_c(arg, null_mut()),
-        PyTrace_C_RETURN | PyTrace_C_EXCEPTION => {
+        PyTrace_C_RETURN | PyTrace_C_EXCEPTION
             if crate::BUILTINS.load(Ordering::Relaxed)
-                && !crate::registry::c_method_def(arg).is_null()
-            {
-                crate::leave(true)
-            }
+                && !crate::registry::c_method_def(arg).is_null() =>
+        {
+            crate::leave(true)
         }
         _ => {}
     }

@@ -47,6 +47,8 @@ pub struct Harvest {
 }
 
 struct Session {
+    /// Boxed: hooks hold raw pointers to their thread's state, which must not move as this grows.
+    #[allow(clippy::vec_box)]
     threads: Vec<Box<thread::ThreadState>>,
     subcalls: bool,
     anchor: clock::Anchor,

@@ -76,7 +76,7 @@ pub fn init() {
 
 /// The number of a code object (with [`HIDDEN_BIT`] when hidden), registering it on first sight.
 #[inline(always)]
-pub unsafe fn code_id(code: *mut PyObject) -> u32 {
+pub(crate) unsafe fn code_id(code: *mut PyObject) -> u32 {
     let mut extra: *mut c_void = null_mut();
     let idx = EXTRA_INDEX.load(Ordering::Relaxed);
     PyUnstable_Code_GetExtra(code, idx, &mut extra);
@@ -118,7 +118,7 @@ struct MethodDescr {
 /// What a callable is to the tracer: the `PyMethodDef` of a C function or method descriptor, or
 /// null for anything else (Python functions, types, callable objects), which cProfile ignores too.
 #[inline(always)]
-pub unsafe fn c_method_def(callable: *mut PyObject) -> *mut PyMethodDef {
+pub(crate) unsafe fn c_method_def(callable: *mut PyObject) -> *mut PyMethodDef {
     let t = Py_TYPE(callable);
     if t == &raw mut PyCFunction_Type || t == &raw mut PyCMethod_Type {
         (*(callable as *mut PyCFunctionObject)).m_ml
@@ -131,7 +131,7 @@ pub unsafe fn c_method_def(callable: *mut PyObject) -> *mut PyMethodDef {
 
 /// The number of a C function first seen as `callable`, registering and naming it.
 #[cold]
-pub unsafe fn register_c(
+pub(crate) unsafe fn register_c(
     callable: *mut PyObject,
     def: *mut PyMethodDef,
     self_arg: *mut PyObject,
@@ -262,7 +262,7 @@ unsafe fn module_name(m: *mut PyObject) -> Option<String> {
     }
 }
 
-pub unsafe fn str_of(s: *mut PyObject) -> Option<String> {
+pub(crate) unsafe fn str_of(s: *mut PyObject) -> Option<String> {
     let mut len: Py_ssize_t = 0;
     let p = PyUnicode_AsUTF8AndSize(s, &mut len);
     if p.is_null() {
