@@ -1,8 +1,10 @@
 //! The 3.11 hook: a C profile function (`PyEval_SetProfile`), the cheapest event source there.
 //! It is per thread, so it is set on every running thread at start, and `threading.setprofile`
-//! hands new threads a bootstrap that installs it on their first event.
+//! hands new threads a bootstrap that installs it on their first event. Each thread's function
+//! gets its own capsule as `obj`, pointing at that thread's state: no thread-local lookup per event
+//! (`sys.getprofile()` returns that capsule).
 
-use std::ffi::{c_int, CStr};
+use std::ffi::{c_int, c_void, CStr};
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -19,8 +21,6 @@ extern "C" {
     ) -> c_int;
 }
 
-/// The Profile object passed to the profile function, what `sys.getprofile()` returns.
-static OWNER: AtomicPtr<PyObject> = AtomicPtr::new(null_mut());
 static BOOTSTRAP: AtomicPtr<PyObject> = AtomicPtr::new(null_mut());
 
 struct SyncDef(PyMethodDef);
@@ -43,23 +43,64 @@ unsafe fn frame_code(frame: *mut PyFrameObject) -> *mut PyObject {
     *(iframe.add(4 * std::mem::size_of::<usize>()) as *const *mut PyObject)
 }
 
+/// One thread's slot: its tracing state, filled on the thread's first event.
+struct Slot {
+    state: *mut crate::thread::ThreadState,
+}
+
+const CAPSULE: &CStr = c"dziura.thread";
+
+unsafe extern "C" fn free_slot(cap: *mut PyObject) {
+    let p = PyCapsule_GetPointer(cap, CAPSULE.as_ptr());
+    if p.is_null() {
+        PyErr_Clear();
+    } else {
+        drop(Box::from_raw(p as *mut Slot));
+    }
+}
+
+/// A new capsule owning an empty slot (a new reference), or null with an exception set.
+unsafe fn new_slot() -> *mut PyObject {
+    let slot = Box::into_raw(Box::new(Slot { state: null_mut() }));
+    let cap = PyCapsule_New(slot as *mut c_void, CAPSULE.as_ptr(), Some(free_slot));
+    if cap.is_null() {
+        drop(Box::from_raw(slot));
+    }
+    cap
+}
+
+/// The state of the thread whose profile function got `obj` (one of our capsules).
+#[inline(always)]
+unsafe fn state(obj: *mut PyObject) -> Option<&'static mut crate::thread::ThreadState> {
+    // A capsule's pointer is its first field after the object header (`Objects/capsule.c`).
+    let slot = *((obj as *const u8).add(std::mem::size_of::<PyObject>()) as *const *mut Slot);
+    let s = (*slot).state;
+    if !s.is_null() {
+        return Some(&mut *s);
+    }
+    let t = crate::current()?;
+    (*slot).state = t;
+    Some(t)
+}
+
 // The match arms are CPython's own constant names.
 #[allow(non_upper_case_globals)]
 unsafe extern "C" fn profile(
-    _obj: *mut PyObject,
+    obj: *mut PyObject,
     frame: *mut PyFrameObject,
     what: c_int,
     arg: *mut PyObject,
 ) -> c_int {
+    let Some(t) = state(obj) else { return 0 };
     match what {
-        PyTrace_CALL => crate::enter_code(frame_code(frame)),
-        PyTrace_RETURN => crate::leave(false),
-        PyTrace_C_CALL => crate::enter_c(arg, null_mut()),
+        PyTrace_CALL => crate::enter_code_on(t, frame_code(frame)),
+        PyTrace_RETURN => crate::leave_on(t, false),
+        PyTrace_C_CALL => crate::enter_c_on(t, arg, null_mut()),
         PyTrace_C_RETURN | PyTrace_C_EXCEPTION
             if crate::BUILTINS.load(Ordering::Relaxed)
                 && !crate::registry::c_method_def(arg).is_null() =>
         {
-            crate::leave(true)
+            crate::leave_on(t, true)
         }
         _ => {}
     }
@@ -73,8 +114,14 @@ unsafe extern "C" fn bootstrap(
     args: *mut *mut PyObject,
     nargs: Py_ssize_t,
 ) -> *mut PyObject {
-    if crate::is_active() && nargs == 3 {
-        PyEval_SetProfile(Some(profile), OWNER.load(Ordering::Relaxed));
+    let cap = if crate::is_active() && nargs == 3 {
+        new_slot()
+    } else {
+        null_mut()
+    };
+    if !cap.is_null() {
+        PyEval_SetProfile(Some(profile), cap);
+        Py_DecRef(cap);
         let (frame, event, arg) = (*args, *args.add(1), *args.add(2));
         let what = [
             (c"call", PyTrace_CALL),
@@ -87,19 +134,26 @@ unsafe extern "C" fn bootstrap(
         .find(|(name, _)| PyUnicode_CompareWithASCIIString(event, name.as_ptr()) == 0)
         .map(|(_, w)| *w);
         if let Some(w) = what {
-            profile(null_mut(), frame as *mut PyFrameObject, w, arg);
+            profile(cap, frame as *mut PyFrameObject, w, arg);
         }
     } else {
+        PyErr_Clear();
         PyEval_SetProfile(None, null_mut());
     }
     none()
 }
 
-unsafe fn set_on_all_threads(func: Option<Py_tracefunc>, arg: *mut PyObject) {
+/// Sets the profile function on every thread of the interpreter, each with its own slot.
+unsafe fn set_on_all_threads(on: bool) {
     let mut t = PyInterpreterState_ThreadHead(PyInterpreterState_Get());
     while !t.is_null() {
-        if _PyEval_SetProfile(t, func, arg) != 0 {
+        let cap = if on { new_slot() } else { null_mut() };
+        let func: Option<Py_tracefunc> = if cap.is_null() { None } else { Some(profile) };
+        if _PyEval_SetProfile(t, func, cap) != 0 {
             PyErr_Clear();
+        }
+        if !cap.is_null() {
+            Py_DecRef(cap);
         }
         t = PyThreadState_Next(t);
     }
@@ -115,7 +169,7 @@ unsafe fn threading_setprofile(hook: *mut PyObject) -> bool {
     ok
 }
 
-pub unsafe fn install(owner: *mut PyObject, _builtins: bool) -> Result<(), StartError> {
+pub unsafe fn install(_owner: *mut PyObject, _builtins: bool) -> Result<(), StartError> {
     let sys = PyImport_ImportModule(c"sys".as_ptr());
     if sys.is_null() {
         return Err(StartError::Python);
@@ -145,30 +199,24 @@ pub unsafe fn install(owner: *mut PyObject, _builtins: bool) -> Result<(), Start
     if boot.is_null() {
         return Err(StartError::Python);
     }
-    Py_IncRef(owner);
-    OWNER.store(owner, Ordering::Relaxed);
     BOOTSTRAP.store(boot, Ordering::Relaxed);
     // threading first: importing it must not be traced.
     Py_IncRef(boot);
     if !threading_setprofile(boot) {
         PyErr_Clear();
     }
-    set_on_all_threads(Some(profile), owner);
+    set_on_all_threads(true);
     Ok(())
 }
 
 pub unsafe fn uninstall() {
-    set_on_all_threads(None, null_mut());
+    set_on_all_threads(false);
     if !threading_setprofile(none()) {
         PyErr_Clear();
     }
     let boot = BOOTSTRAP.swap(null_mut(), Ordering::Relaxed);
     if !boot.is_null() {
         Py_DecRef(boot);
-    }
-    let owner = OWNER.swap(null_mut(), Ordering::Relaxed);
-    if !owner.is_null() {
-        Py_DecRef(owner);
     }
 }
 

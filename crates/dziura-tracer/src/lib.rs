@@ -189,7 +189,7 @@ unsafe fn release_timer() {
 
 /// The calling thread's state, created on its first event of a session.
 #[inline(always)]
-fn current() -> Option<&'static mut thread::ThreadState> {
+pub(crate) fn current() -> Option<&'static mut thread::ThreadState> {
     let (gen, ptr) = CURRENT.with(|c| c.get());
     if gen == GENERATION.load(Ordering::Relaxed) && !ptr.is_null() {
         // SAFETY: the state is owned by the session and only ever used by this thread.
@@ -249,19 +249,23 @@ unsafe fn python_timer() -> u64 {
     ticks
 }
 
-/// A Python function starts (or a generator resumes).
+/// A Python function starts (or a generator resumes) on the thread `t`.
 #[inline(always)]
-unsafe fn enter_code(code: *mut PyObject) {
-    if let Some(t) = current() {
-        let id = registry::code_id(code);
-        t.enter(id, false);
-        t.stamp(now());
-    }
+unsafe fn enter_code_on(t: &mut thread::ThreadState, code: *mut PyObject) {
+    let local = match t.cached(code as usize) {
+        Some(l) => l,
+        None => t.cache(code as usize, registry::code_id(code)),
+    };
+    t.enter(local, false, now);
 }
 
-/// A C function or method is called; other callables are not recorded.
+/// A C function or method is called on the thread `t`; other callables are not recorded.
 #[inline(always)]
-unsafe fn enter_c(callable: *mut PyObject, self_arg: *mut PyObject) {
+unsafe fn enter_c_on(
+    t: &mut thread::ThreadState,
+    callable: *mut PyObject,
+    self_arg: *mut PyObject,
+) {
     if !BUILTINS.load(Ordering::Relaxed) {
         return;
     }
@@ -269,22 +273,49 @@ unsafe fn enter_c(callable: *mut PyObject, self_arg: *mut PyObject) {
     if def.is_null() {
         return;
     }
+    let local = match t.cached(def as usize) {
+        Some(l) => l,
+        None => {
+            let id = match t.cfunc(def as usize) {
+                Some(id) => id,
+                None => {
+                    let id = registry::register_c(callable, def, self_arg);
+                    t.remember_cfunc(def as usize, id);
+                    id
+                }
+            };
+            t.cache(def as usize, id)
+        }
+    };
+    t.enter(local, true, now);
+}
+
+#[cfg(not(Py_3_12))]
+#[inline(always)]
+fn leave_on(t: &mut thread::ThreadState, is_c: bool) {
+    t.leave(now(), is_c);
+}
+
+#[cfg(Py_3_12)]
+#[inline(always)]
+unsafe fn enter_code(code: *mut PyObject) {
     if let Some(t) = current() {
-        let id = match t.cfunc(def as usize) {
-            Some(id) => id,
-            None => {
-                let id = registry::register_c(callable, def, self_arg);
-                t.remember_cfunc(def as usize, id);
-                id
-            }
-        };
-        t.enter(id, true);
-        t.stamp(now());
+        enter_code_on(t, code);
     }
 }
 
+#[cfg(Py_3_12)]
+#[inline(always)]
+unsafe fn enter_c(callable: *mut PyObject, self_arg: *mut PyObject) {
+    if let Some(t) = current() {
+        enter_c_on(t, callable, self_arg);
+    }
+}
+
+#[cfg(Py_3_12)]
 #[inline(always)]
 fn leave(is_c: bool) {
+    // The clock is read before finding the thread's state, so that is not charged to the callee.
     let now = now();
     if let Some(t) = current() {
         t.leave(now, is_c);

@@ -60,6 +60,16 @@ pub struct ThreadState {
     edge_of: HashMap<(u32, u32), u32>,
     /// `PyMethodDef*` → global number, for C functions.
     cfuncs: HashMap<usize, u32>,
+    /// Code object or `PyMethodDef` address → local index, direct-mapped: the hot path's only
+    /// lookup. Entries never go stale: registered code objects are kept alive.
+    cache: Box<[(usize, u32)]>,
+}
+
+const CACHE_SLOTS: usize = 4096;
+
+#[inline(always)]
+fn slot(key: usize) -> usize {
+    (key >> 4) & (CACHE_SLOTS - 1)
 }
 
 /// What a thread collected, by global function number.
@@ -84,7 +94,24 @@ impl ThreadState {
             edges: Vec::new(),
             edge_of: HashMap::new(),
             cfuncs: HashMap::new(),
+            cache: vec![(0, NONE); CACHE_SLOTS].into_boxed_slice(),
         }
+    }
+
+    /// The local index cached for `key` (a code object or `PyMethodDef` address), or `None`.
+    #[inline(always)]
+    pub fn cached(&self, key: usize) -> Option<u32> {
+        // SAFETY: `slot` masks the index into the cache's fixed length.
+        let (k, local) = unsafe { *self.cache.get_unchecked(slot(key)) };
+        (k == key).then_some(local)
+    }
+
+    /// Caches `key` as function number `id` and returns its local index.
+    #[cold]
+    pub fn cache(&mut self, key: usize, id: u32) -> u32 {
+        let local = self.local(id & !crate::registry::HIDDEN_BIT);
+        self.cache[slot(key)] = (key, local);
+        local
     }
 
     #[inline(always)]
@@ -140,23 +167,25 @@ impl ThreadState {
         self.cfuncs.insert(def, id);
     }
 
-    /// A call of function `id` starts; `now` is read by the caller after this returns, so the
-    /// bookkeeping is charged to the caller, as in cProfile.
+    /// A call of the function at local index `local` starts; the clock is read after the
+    /// bookkeeping, so that is charged to the caller, as in cProfile.
     #[inline(always)]
-    pub fn enter(&mut self, id: u32, is_c: bool) {
-        let local = self.local(id & !crate::registry::HIDDEN_BIT);
-        self.funcs[local as usize].depth += 1;
+    pub fn enter(&mut self, local: u32, is_c: bool, clock: impl FnOnce() -> u64) {
+        debug_assert!((local as usize) < self.funcs.len());
+        // SAFETY: local indices only come from `local()`, which creates the entry.
+        let f = unsafe { self.funcs.get_unchecked_mut(local as usize) };
+        f.depth += 1;
         let mut edge = NONE;
         if self.subcalls {
             if let Some(top) = self.stack.last() {
                 let caller = top.local;
-                let f = &self.funcs[local as usize];
                 edge = if f.last_caller == caller {
                     f.last_edge
                 } else {
                     self.edge(caller, local)
                 };
-                self.edges[edge as usize].depth += 1;
+                // SAFETY: edge indices come from `edge()`, which creates the entry.
+                unsafe { self.edges.get_unchecked_mut(edge as usize) }.depth += 1;
             }
         }
         self.stack.push(Frame {
@@ -166,14 +195,9 @@ impl ThreadState {
             t0: 0,
             sub: 0,
         });
-    }
-
-    /// Stamps the frame just pushed by [`enter`](Self::enter).
-    #[inline(always)]
-    pub fn stamp(&mut self, now: u64) {
-        if let Some(top) = self.stack.last_mut() {
-            top.t0 = now;
-        }
+        let now = clock();
+        // SAFETY: just pushed.
+        unsafe { self.stack.last_mut().unwrap_unchecked() }.t0 = now;
     }
 
     /// The innermost call ends. A Python return with a C function on top (or the reverse) means
@@ -190,10 +214,11 @@ impl ThreadState {
         if let Some(parent) = self.stack.last_mut() {
             parent.sub += tt;
         }
-        let f = &mut self.funcs[fr.local as usize];
+        // SAFETY: frames hold indices created by `local()` and `edge()`.
+        let f = unsafe { self.funcs.get_unchecked_mut(fr.local as usize) };
         count(&mut f.depth, &mut f.counts, tt, it);
         if fr.edge != NONE {
-            let e = &mut self.edges[fr.edge as usize];
+            let e = unsafe { self.edges.get_unchecked_mut(fr.edge as usize) };
             count(&mut e.depth, &mut e.counts, tt, it);
         }
     }
@@ -257,8 +282,8 @@ mod tests {
         for &(e, id, now) in events {
             match e {
                 'c' => {
-                    t.enter(id, false);
-                    t.stamp(now);
+                    let local = t.cache(id as usize * 16 + 16, id);
+                    t.enter(local, false, || now);
                 }
                 'r' => t.leave(now, false),
                 _ => unreachable!(),
