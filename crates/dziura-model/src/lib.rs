@@ -258,11 +258,134 @@ pub struct Metadata {
     pub mode: String,
 }
 
-/// A whole profile: per-thread call graphs plus metadata.
+/// A place a sampled stack passes through: the function and the line it was running.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Frame {
+    pub func: FuncKey,
+    /// The line being executed (the function's first line is `func.line`).
+    pub line: u32,
+}
+
+/// One distinct stack seen in one thread, root first, and how many samples saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stack {
+    /// Index into [`Profile::threads`].
+    pub thread: usize,
+    /// Indices into [`Samples::frames`], outermost call first.
+    pub frames: Vec<u32>,
+    pub count: u64,
+}
+
+/// One sample in time order, for views that show when things happened (speedscope, Chrome).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimedSample {
+    /// Seconds since [`Metadata::start_time`].
+    pub time: f64,
+    /// Index into [`Samples::stacks`].
+    pub stack: u32,
+}
+
+/// Stacks read by a sampler: frames and stacks interned, counts per stack, optional timeline.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Samples {
+    /// Seconds between samples (the weight of one sample).
+    pub interval: f64,
+    pub frames: Vec<Frame>,
+    frame_index: HashMap<Frame, u32>,
+    pub stacks: Vec<Stack>,
+    stack_index: HashMap<(usize, Vec<u32>), u32>,
+    pub timeline: Vec<TimedSample>,
+}
+
+impl Samples {
+    pub fn new(interval: f64) -> Self {
+        Samples {
+            interval,
+            ..Default::default()
+        }
+    }
+
+    pub fn frame(&mut self, f: &Frame) -> u32 {
+        if let Some(&i) = self.frame_index.get(f) {
+            return i;
+        }
+        let i = self.frames.len() as u32;
+        self.frames.push(f.clone());
+        self.frame_index.insert(f.clone(), i);
+        i
+    }
+
+    /// Counts one sample of `frames` (root first) in `thread`; returns the stack's index.
+    pub fn add(&mut self, thread: usize, frames: &[u32], count: u64) -> u32 {
+        if let Some(&i) = self.stack_index.get(&(thread, frames.to_vec())) {
+            self.stacks[i as usize].count += count;
+            return i;
+        }
+        let i = self.stacks.len() as u32;
+        self.stacks.push(Stack {
+            thread,
+            frames: frames.to_vec(),
+            count,
+        });
+        self.stack_index.insert((thread, frames.to_vec()), i);
+        i
+    }
+
+    pub fn total(&self) -> u64 {
+        self.stacks.iter().map(|s| s.count).sum()
+    }
+
+    /// The call graph these stacks imply, for the cProfile-style views: a function's calls are
+    /// the samples in which it is on the stack (once per stack, recursion counted as in pstats),
+    /// its own time the samples where it is on top, times in seconds (samples × interval).
+    pub fn call_graph(&self, thread: Option<usize>) -> CallGraph {
+        let mut g = CallGraph::new();
+        for st in self
+            .stacks
+            .iter()
+            .filter(|s| thread.is_none_or(|t| t == s.thread))
+        {
+            let n = st.count;
+            let w = n as f64 * self.interval;
+            let mut seen: Vec<&FuncKey> = Vec::new();
+            let mut seen_edges: Vec<(&FuncKey, &FuncKey)> = Vec::new();
+            for (depth, &fi) in st.frames.iter().enumerate() {
+                let key = &self.frames[fi as usize].func;
+                let top = depth + 1 == st.frames.len();
+                let first = !seen.contains(&key);
+                let s = CallStats {
+                    calls: n,
+                    primitive_calls: if first { n } else { 0 },
+                    own_time: if top { w } else { 0.0 },
+                    cum_time: if first { w } else { 0.0 },
+                };
+                g.add_total(key, &s);
+                if depth > 0 {
+                    let caller = &self.frames[st.frames[depth - 1] as usize].func;
+                    let edge_first = !seen_edges.contains(&(caller, key));
+                    let e = CallStats {
+                        calls: n,
+                        primitive_calls: if edge_first { n } else { 0 },
+                        own_time: if top { w } else { 0.0 },
+                        cum_time: if edge_first { w } else { 0.0 },
+                    };
+                    g.add_edge(caller, key, &e);
+                    seen_edges.push((caller, key));
+                }
+                seen.push(key);
+            }
+        }
+        g
+    }
+}
+
+/// A whole profile: per-thread call graphs (tracing) or stacks (sampling), plus metadata.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Profile {
     pub threads: Vec<ThreadProfile>,
     pub meta: Metadata,
+    /// Present for profiles made by sampling.
+    pub samples: Option<Samples>,
 }
 
 impl Profile {
@@ -297,6 +420,34 @@ mod tests {
             "{built-in method builtins.len}"
         );
         assert_eq!(FuncKey::builtin("odd").to_string(), "odd");
+    }
+
+    #[test]
+    fn samples_give_a_call_graph_in_sample_units() {
+        let mut s = Samples::new(0.01);
+        let f = |n: &str, line| Frame {
+            func: FuncKey::python("a.py", 1, n),
+            line,
+        };
+        let (m, g, h) = (
+            s.frame(&f("main", 3)),
+            s.frame(&f("g", 7)),
+            s.frame(&f("h", 9)),
+        );
+        s.add(0, &[m, g, h], 3);
+        s.add(0, &[m, g], 1);
+        s.add(0, &[m, g, g], 2);
+        s.add(0, &[m, g], 1);
+        assert_eq!(s.total(), 7);
+        assert_eq!(s.stacks.len(), 3);
+        let cg = s.call_graph(None);
+        let gi = cg.find(&FuncKey::python("a.py", 1, "g")).unwrap();
+        let gs = cg.stats(gi).total;
+        assert_eq!((gs.calls, gs.primitive_calls), (9, 7));
+        assert!((gs.own_time - 0.04).abs() < 1e-12 && (gs.cum_time - 0.07).abs() < 1e-12);
+        let mi = cg.find(&FuncKey::python("a.py", 1, "main")).unwrap();
+        assert!((cg.stats(mi).total.cum_time - 0.07).abs() < 1e-12);
+        assert_eq!(cg.stats(mi).total.own_time, 0.0);
     }
 
     #[test]

@@ -389,7 +389,7 @@ fn show(py: Python<'_>, file: &Path, view: &ViewArgs) -> Result<i32, Fail> {
             graph,
             ..Default::default()
         }],
-        meta: Default::default(),
+        ..Default::default()
     };
     views::write_stdout(py, &views::render(&model, &report))?;
     Ok(0)

@@ -22,6 +22,13 @@ impl Acc {
         self.inline += c.inline as f64 * spt;
     }
 
+    pub fn merge(&mut self, other: &Acc) {
+        self.calls += other.calls;
+        self.recursive_calls += other.recursive_calls;
+        self.total += other.total;
+        self.inline += other.inline;
+    }
+
     pub fn stats(&self) -> CallStats {
         CallStats {
             calls: self.calls,
@@ -119,6 +126,10 @@ impl Collected {
                 }
             })
             .collect();
-        Profile { threads, meta }
+        Profile {
+            threads,
+            meta,
+            samples: None,
+        }
     }
 }

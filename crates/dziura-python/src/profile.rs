@@ -370,14 +370,14 @@ impl Profile {
         for t in &data.threads {
             for (id, a) in &t.funcs {
                 match funcs.iter_mut().find(|(i, _)| i == id) {
-                    Some((_, b)) => add(b, a),
+                    Some((_, b)) => b.merge(a),
                     None => funcs.push((*id, *a)),
                 }
             }
             for ((caller, callee), a) in &t.edges {
                 let v = calls.entry(*caller).or_default();
                 match v.iter_mut().find(|(i, _)| i == callee) {
-                    Some((_, b)) => add(b, a),
+                    Some((_, b)) => b.merge(a),
                     None => v.push((*callee, *a)),
                 }
             }
@@ -445,13 +445,6 @@ impl Profile {
         };
         views::write_stdout(py, &text)
     }
-}
-
-fn add(b: &mut crate::collected::Acc, a: &crate::collected::Acc) {
-    b.calls += a.calls;
-    b.recursive_calls += a.recursive_calls;
-    b.total += a.total;
-    b.inline += a.inline;
 }
 
 impl Drop for Profile {

@@ -12,7 +12,7 @@ pub use sort::{SortKey, SortSpec};
 /// Why a view could not be made from the arguments given.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ViewError {
-    #[error("unknown sort key '{0}' (valid keys and unique prefixes of: {keys})", keys = sort::KEY_NAMES.join(", "))]
+    #[error("unknown sort key '{0}' (valid keys and unique prefixes of: {keys})", keys = sort::key_names())]
     UnknownSortKey(String),
     #[error("invalid regular expression '{0}' in a restriction: {1}")]
     BadRegex(String, String),

@@ -37,21 +37,13 @@ const KEYS: &[(&str, SortKey, &str)] = &[
     ("tottime", SortKey::OwnTime, "internal time"),
 ];
 
-pub(crate) const KEY_NAMES: &[&str] = &[
-    "calls",
-    "ncalls",
-    "cumtime",
-    "cumulative",
-    "filename",
-    "line",
-    "module",
-    "name",
-    "nfl",
-    "pcalls",
-    "stdname",
-    "time",
-    "tottime",
-];
+/// Every full key name, for error messages.
+pub(crate) fn key_names() -> String {
+    KEYS.iter()
+        .map(|(n, _, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Looks a key up by name or unique prefix, with pstats' rule: a prefix shared by two names is
 /// ambiguous unless it is itself a full name ("c" is ambiguous, "cum" too, "cumt" is cumtime).
