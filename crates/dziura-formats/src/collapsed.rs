@@ -1,0 +1,164 @@
+//! Brendan Gregg's folded stacks: `root;caller;callee COUNT`, one line per distinct stack, the
+//! input of flamegraph.pl, inferno and speedscope's importer.
+
+use std::collections::BTreeMap;
+
+use dziura_model::{Frame, Profile};
+
+use crate::{basename, func_name, thread_label, FormatError};
+
+/// How frames are named.
+#[derive(Clone, Debug)]
+pub struct CollapsedOptions {
+    /// Full file paths instead of base names.
+    pub full_paths: bool,
+    /// Each frame's running line (`f (a.py:12)`, as py-spy does); off, a function's samples
+    /// merge into one frame named by its first line.
+    pub lines: bool,
+    /// A root frame per thread, `thread NAME (native id N)`, so threads stay apart.
+    pub threads: bool,
+}
+
+impl Default for CollapsedOptions {
+    fn default() -> Self {
+        CollapsedOptions {
+            full_paths: false,
+            lines: true,
+            threads: false,
+        }
+    }
+}
+
+/// A frame's text: `name (file:line)`, or pstats' `{built-in method ...}` for C code.
+pub fn frame_text(frame: &Frame, opts: &CollapsedOptions) -> String {
+    let f = &frame.func;
+    let text = if f.is_builtin() {
+        func_name(f)
+    } else {
+        let file = if opts.full_paths {
+            &f.file
+        } else {
+            basename(&f.file)
+        };
+        let line = if opts.lines { frame.line } else { f.line };
+        format!("{} ({file}:{line})", f.name)
+    };
+    sanitize(&text)
+}
+
+/// `;` separates frames and a line ends the stack, so neither may appear inside a frame.
+fn sanitize(text: &str) -> String {
+    text.replace(';', ":").replace(['\n', '\r', '\t'], " ")
+}
+
+/// Every distinct folded stack with its sample count, sorted (stacks that name the same frames,
+/// say two threads without the thread frame, are added together).
+pub fn stacks(
+    profile: &Profile,
+    opts: &CollapsedOptions,
+) -> Result<Vec<(String, u64)>, FormatError> {
+    let samples = profile
+        .samples
+        .as_ref()
+        .ok_or(FormatError::NeedsSamples("collapsed stacks"))?;
+    let names: Vec<String> = samples.frames.iter().map(|f| frame_text(f, opts)).collect();
+    let mut out: BTreeMap<String, u64> = BTreeMap::new();
+    for st in samples.stacks.iter().filter(|s| s.count > 0) {
+        let mut parts: Vec<&str> = Vec::with_capacity(st.frames.len() + 1);
+        let thread;
+        if opts.threads {
+            thread = sanitize(&thread_label(profile.threads.get(st.thread)));
+            parts.push(&thread);
+        }
+        parts.extend(st.frames.iter().map(|&i| names[i as usize].as_str()));
+        // A sample with no Python frame has nothing to draw.
+        if parts.is_empty() {
+            continue;
+        }
+        *out.entry(parts.join(";")).or_default() += st.count;
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// The folded stacks as text, one `stack count` line each.
+pub fn write(profile: &Profile, opts: &CollapsedOptions) -> Result<String, FormatError> {
+    let mut text = String::new();
+    for (stack, count) in stacks(profile, opts)? {
+        text.push_str(&stack);
+        text.push(' ');
+        text.push_str(&count.to_string());
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata;
+
+    #[test]
+    fn one_line_per_stack_root_first() {
+        let text = write(&testdata::sampled(), &CollapsedOptions::default()).unwrap();
+        assert_eq!(
+            text,
+            "main (main.py:3);fib (main.py:12) 2\n\
+             main (main.py:3);fib (main.py:12);fib (main.py:13) 2\n\
+             main (main.py:4);{built-in method builtins.len} 1\n\
+             main (main.py:4);{built-in method time.sleep} 2\n\
+             worker (work.py:7) 1\n\
+             worker (work.py:7);odd:name <&> \"q\" 'x' (work.py:21) 2\n\
+             worker (work.py:7);{built-in method time.sleep} 1\n"
+        );
+    }
+
+    #[test]
+    fn thread_frames_full_paths_and_function_lines() {
+        let opts = CollapsedOptions {
+            full_paths: true,
+            lines: false,
+            threads: true,
+        };
+        let text = write(&testdata::sampled(), &opts).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "thread MainThread (native id 1001);main (/app/main.py:1);fib (/app/main.py:10) 2"
+        );
+        assert!(lines.contains(
+            &"thread MainThread (native id 1001);main (/app/main.py:1);fib (/app/main.py:10);fib (/app/main.py:10) 2"
+        ));
+        assert!(
+            lines.contains(&"thread Worker-1 (native id 1002);worker (/app/my dir/work.py:5) 1")
+        );
+        let total: u64 = lines
+            .iter()
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(total, 11);
+    }
+
+    #[test]
+    fn semicolons_in_names_do_not_split_frames() {
+        let text = write(&testdata::sampled(), &CollapsedOptions::default()).unwrap();
+        for line in text.lines() {
+            let (stack, _) = line.rsplit_once(' ').unwrap();
+            for frame in stack.split(';') {
+                assert!(
+                    frame.ends_with(')') || frame.ends_with('}'),
+                    "frame split inside a name: {frame:?} in {line:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tracing_profile_is_refused() {
+        let e = write(&testdata::traced(), &CollapsedOptions::default()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("collapsed stacks need a sampling profile"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,375 @@
+//! A dziura profile written in the formats other tools read.
+//!
+//! Writers are pure functions from [`Profile`] to bytes: they never see the interpreter, a file
+//! or a clock, so every format can be tested (and checked against its real reader) from plain
+//! model values. [`Format`] holds the names the command line, the Python API and file
+//! extensions share; [`write`] dispatches on it.
+
+pub mod callgrind;
+pub mod chrome;
+pub mod collapsed;
+pub mod flamegraph;
+pub mod pprof;
+pub mod speedscope;
+
+#[cfg(test)]
+mod testdata;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use dziura_model::{CallGraph, FuncKey, Profile, ThreadProfile};
+
+pub use callgrind::CallgrindOptions;
+pub use chrome::ChromeOptions;
+pub use collapsed::CollapsedOptions;
+pub use flamegraph::FlamegraphOptions;
+pub use pprof::PprofOptions;
+pub use speedscope::SpeedscopeOptions;
+
+/// Why a profile could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("unknown output format '{0}' (valid formats: {names})", names = Format::names())]
+    UnknownFormat(String),
+    /// Stack-based formats cannot be made from call counts alone.
+    #[error("{0} need a sampling profile (this one holds call counts only: write pstats, table, callgrind or pprof instead)")]
+    NeedsSamples(&'static str),
+    #[error("{0} needs the samples' timeline (the profile keeps stack counts only)")]
+    NeedsTimeline(&'static str),
+    #[error("the '{0}' format is not written by dziura-formats")]
+    NotHere(Format),
+    #[error("flame graph: {0}")]
+    Flamegraph(#[from] std::io::Error),
+}
+
+/// An output format, by the name used on the command line and in the Python API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// pstats' text table.
+    Table,
+    /// cProfile's marshal file (`pstats.Stats`, snakeviz, gprof2dot).
+    Pstats,
+    /// dziura's own file.
+    Dziura,
+    /// Brendan Gregg's folded stacks.
+    Collapsed,
+    /// An interactive SVG flame graph.
+    Flamegraph,
+    /// A standalone HTML report.
+    Html,
+    /// speedscope's JSON file format.
+    Speedscope,
+    /// Chrome's trace event JSON (chrome://tracing, Perfetto).
+    Chrome,
+    /// Valgrind's callgrind format (KCachegrind, `callgrind_annotate`).
+    Callgrind,
+    /// Gzipped `perftools.profiles.Profile` protobuf (`go tool pprof`).
+    Pprof,
+}
+
+impl Format {
+    pub const ALL: [Format; 10] = [
+        Format::Table,
+        Format::Pstats,
+        Format::Dziura,
+        Format::Collapsed,
+        Format::Flamegraph,
+        Format::Html,
+        Format::Speedscope,
+        Format::Chrome,
+        Format::Callgrind,
+        Format::Pprof,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Pstats => "pstats",
+            Format::Dziura => "dziura",
+            Format::Collapsed => "collapsed",
+            Format::Flamegraph => "flamegraph",
+            Format::Html => "html",
+            Format::Speedscope => "speedscope",
+            Format::Chrome => "chrome",
+            Format::Callgrind => "callgrind",
+            Format::Pprof => "pprof",
+        }
+    }
+
+    /// Every name, comma separated, for help texts and errors.
+    pub fn names() -> String {
+        Format::ALL.map(Format::name).join(", ")
+    }
+
+    /// The format called `name`, ignoring case.
+    pub fn from_name(name: &str) -> Result<Format, FormatError> {
+        let lower = name.trim().to_ascii_lowercase();
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == lower)
+            .ok_or_else(|| FormatError::UnknownFormat(name.to_string()))
+    }
+
+    /// The format a file name implies, when only one can be meant: `.json` alone says nothing.
+    pub fn from_extension(path: impl AsRef<Path>) -> Option<Format> {
+        let file = path.as_ref().file_name()?.to_str()?.to_ascii_lowercase();
+        if file.starts_with("callgrind.out") {
+            return Some(Format::Callgrind);
+        }
+        const SUFFIXES: &[(&str, Format)] = &[
+            (".speedscope.json", Format::Speedscope),
+            (".trace.json", Format::Chrome),
+            (".chrome.json", Format::Chrome),
+            (".pb.gz", Format::Pprof),
+            (".pprof", Format::Pprof),
+            (".prof", Format::Pstats),
+            (".pstats", Format::Pstats),
+            (".txt", Format::Table),
+            (".collapsed", Format::Collapsed),
+            (".folded", Format::Collapsed),
+            (".svg", Format::Flamegraph),
+            (".html", Format::Html),
+            (".htm", Format::Html),
+            (".callgrind", Format::Callgrind),
+            (".dziura", Format::Dziura),
+        ];
+        SUFFIXES
+            .iter()
+            .find(|(suffix, _)| file.len() > suffix.len() && file.ends_with(suffix))
+            .map(|&(_, f)| f)
+    }
+
+    /// Whether the format is made from sampled stacks (and so fails on a tracing profile).
+    pub fn needs_samples(self) -> bool {
+        matches!(
+            self,
+            Format::Collapsed | Format::Flamegraph | Format::Speedscope | Format::Chrome
+        )
+    }
+
+    /// Whether the output is text a terminal can show.
+    pub fn is_text(self) -> bool {
+        !matches!(self, Format::Pstats | Format::Pprof | Format::Dziura)
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = FormatError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::from_name(s)
+    }
+}
+
+/// Options of every writer, so one call can write any format.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOptions {
+    pub table: dziura_table::ViewOptions,
+    pub collapsed: CollapsedOptions,
+    pub flamegraph: FlamegraphOptions,
+    pub speedscope: SpeedscopeOptions,
+    pub chrome: ChromeOptions,
+    pub callgrind: CallgrindOptions,
+    pub pprof: PprofOptions,
+}
+
+/// Writes `profile` as `format`.
+pub fn write(
+    profile: &Profile,
+    format: Format,
+    opts: &WriteOptions,
+) -> Result<Vec<u8>, FormatError> {
+    Ok(match format {
+        Format::Table => dziura_table::stats_table(&call_graph(profile, None), &opts.table).into(),
+        Format::Pstats => dziura_pstats::write(&call_graph(profile, None)),
+        Format::Collapsed => collapsed::write(profile, &opts.collapsed)?.into(),
+        Format::Flamegraph => flamegraph::write(profile, &opts.flamegraph)?,
+        Format::Speedscope => speedscope::write(profile, &opts.speedscope)?,
+        Format::Chrome => chrome::write(profile, &opts.chrome)?,
+        Format::Callgrind => callgrind::write(profile, &opts.callgrind).into(),
+        Format::Pprof => pprof::write(profile, &opts.pprof),
+        Format::Dziura | Format::Html => return Err(FormatError::NotHere(format)),
+    })
+}
+
+/// The call graph of one thread, or of all threads added together: the threads' own graphs
+/// when a tracer filled them, else the graph the samples imply.
+pub fn call_graph(profile: &Profile, thread: Option<usize>) -> CallGraph {
+    let traced = profile.threads.iter().any(|t| !t.graph.is_empty());
+    match (&profile.samples, thread) {
+        (Some(s), _) if !traced => s.call_graph(thread),
+        (_, None) => profile.merged(),
+        (_, Some(t)) => profile
+            .threads
+            .get(t)
+            .map(|t| t.graph.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// `thread NAME (native id N)`: how every format names a thread.
+pub(crate) fn thread_label(thread: Option<&ThreadProfile>) -> String {
+    match thread {
+        Some(t) => {
+            let name = if t.name.is_empty() { "?" } else { &t.name };
+            if t.native_id != 0 {
+                format!("thread {name} (native id {})", t.native_id)
+            } else {
+                format!("thread {name} (ident {})", t.ident)
+            }
+        }
+        None => "thread ?".to_string(),
+    }
+}
+
+/// The function's name as people read it: Python functions by name, C functions as pstats
+/// shows them (`{built-in method builtins.len}`).
+pub(crate) fn func_name(key: &FuncKey) -> String {
+    if key.is_builtin() {
+        key.to_string()
+    } else {
+        key.name.clone()
+    }
+}
+
+/// The file's last path component (either separator, so Windows paths shorten too).
+pub(crate) fn basename(file: &str) -> &str {
+    file.rsplit(['/', '\\']).next().unwrap_or(file)
+}
+
+/// The title of a graph: the profiled command, else "dziura".
+pub(crate) fn title(profile: &Profile) -> String {
+    let cmd = profile.meta.command.join(" ");
+    if cmd.trim().is_empty() {
+        "dziura".to_string()
+    } else {
+        cmd
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata;
+
+    #[test]
+    fn names_round_trip_ignoring_case() {
+        for f in Format::ALL {
+            assert_eq!(Format::from_name(f.name()).unwrap(), f);
+            assert_eq!(
+                Format::from_name(&f.name().to_uppercase()).unwrap(),
+                f,
+                "{f}"
+            );
+            assert_eq!(f.to_string().parse::<Format>().unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn unknown_name_lists_valid_ones() {
+        let e = Format::from_name("svgz").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "unknown output format 'svgz' (valid formats: table, pstats, dziura, collapsed, \
+             flamegraph, html, speedscope, chrome, callgrind, pprof)"
+        );
+    }
+
+    #[test]
+    fn extensions() {
+        let cases = [
+            ("out.svg", Some(Format::Flamegraph)),
+            ("OUT.SVG", Some(Format::Flamegraph)),
+            ("x/profile.json", None),
+            ("profile.speedscope.json", Some(Format::Speedscope)),
+            ("cpu.pb.gz", Some(Format::Pprof)),
+            ("cpu.pprof", Some(Format::Pprof)),
+            ("run.prof", Some(Format::Pstats)),
+            ("run.pstats", Some(Format::Pstats)),
+            ("run.txt", Some(Format::Table)),
+            ("a.collapsed", Some(Format::Collapsed)),
+            ("a.folded", Some(Format::Collapsed)),
+            ("report.html", Some(Format::Html)),
+            ("/tmp/callgrind.out.1234", Some(Format::Callgrind)),
+            ("callgrind.out", Some(Format::Callgrind)),
+            ("x.callgrind", Some(Format::Callgrind)),
+            ("x.trace.json", Some(Format::Chrome)),
+            ("x.chrome.json", Some(Format::Chrome)),
+            ("x.dziura", Some(Format::Dziura)),
+            ("x.gz", None),
+            ("x", None),
+            (".svg", None),
+            ("dir.svg/", Some(Format::Flamegraph)),
+        ];
+        for (path, want) in cases {
+            assert_eq!(Format::from_extension(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn dispatch_writes_every_format_it_owns() {
+        let sampled = testdata::sampled();
+        let traced = testdata::traced();
+        let opts = WriteOptions::default();
+        for f in Format::ALL {
+            match write(&sampled, f, &opts) {
+                Ok(bytes) => assert!(!bytes.is_empty(), "{f}"),
+                Err(FormatError::NotHere(g)) => {
+                    assert!(matches!(g, Format::Dziura | Format::Html))
+                }
+                Err(e) => panic!("{f}: {e}"),
+            }
+            match write(&traced, f, &opts) {
+                Ok(bytes) => assert!(!bytes.is_empty() && !f.needs_samples(), "{f}"),
+                Err(FormatError::NeedsSamples(_) | FormatError::NeedsTimeline(_)) => {
+                    assert!(f.needs_samples(), "{f}")
+                }
+                Err(FormatError::NotHere(_)) => {}
+                Err(e) => panic!("{f}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn table_of_a_sampling_profile_comes_from_its_samples() {
+        let text = String::from_utf8(
+            write(
+                &testdata::sampled(),
+                Format::Table,
+                &WriteOptions::default(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(text.contains("function calls"), "{text}");
+        assert!(text.contains("{built-in method time.sleep}"), "{text}");
+        let g = call_graph(&testdata::sampled(), Some(1));
+        assert!(g.find(&testdata::worker()).is_some());
+        assert!(g.find(&testdata::main_fn()).is_none());
+    }
+
+    #[test]
+    fn thread_labels() {
+        let t = ThreadProfile {
+            ident: 7,
+            native_id: 42,
+            name: "MainThread".into(),
+            graph: CallGraph::new(),
+        };
+        assert_eq!(thread_label(Some(&t)), "thread MainThread (native id 42)");
+        let t = ThreadProfile {
+            native_id: 0,
+            name: String::new(),
+            ..t
+        };
+        assert_eq!(thread_label(Some(&t)), "thread ? (ident 7)");
+    }
+}

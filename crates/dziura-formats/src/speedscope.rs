@@ -1,0 +1,296 @@
+//! speedscope's file format (<https://www.speedscope.app/file-format-schema.json>): shared
+//! frames and one "sampled" profile per thread.
+//!
+//! With a timeline the samples stay in time order and weigh the time to the next sample, so the
+//! "Time Order" view is a real timeline and threads share one clock (seconds since the profile
+//! started). A thread not seen for more than two intervals gets an empty (idle) sample for the
+//! gap rather than stretching its last stack over it. Without a timeline each distinct stack is
+//! one sample weighing count × interval.
+
+use std::collections::HashMap;
+
+use dziura_model::{Profile, Samples, TimedSample};
+use serde::{Deserialize, Serialize};
+
+use crate::{func_name, thread_label, title, FormatError};
+
+pub const SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
+
+#[derive(Clone, Debug, Default)]
+pub struct SpeedscopeOptions {
+    /// One frame per running line instead of one per function.
+    pub lines: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct File {
+    #[serde(rename = "$schema")]
+    pub schema: String,
+    pub shared: Shared,
+    pub profiles: Vec<SampledProfile>,
+    pub name: String,
+    pub active_profile_index: usize,
+    pub exporter: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Shared {
+    pub frames: Vec<Frame>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Frame {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub line: Option<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SampledProfile {
+    /// Always "sampled".
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    /// "seconds", or "none" when the interval is unknown and weights are counts.
+    pub unit: String,
+    pub start_value: f64,
+    pub end_value: f64,
+    /// Indices into the shared frames, root first.
+    pub samples: Vec<Vec<usize>>,
+    pub weights: Vec<f64>,
+}
+
+/// The speedscope document as values (tests and other writers read it back).
+pub fn build(profile: &Profile, opts: &SpeedscopeOptions) -> Result<File, FormatError> {
+    let samples = profile
+        .samples
+        .as_ref()
+        .ok_or(FormatError::NeedsSamples("speedscope profiles"))?;
+    let frame_map = FrameMap::new(samples, opts);
+    let mut profiles = Vec::new();
+    let nthreads = samples
+        .stacks
+        .iter()
+        .map(|s| s.thread + 1)
+        .max()
+        .unwrap_or(0)
+        .max(profile.threads.len());
+    for t in 0..nthreads {
+        let p = if samples.timeline.is_empty() {
+            by_count(samples, t, &frame_map)
+        } else {
+            by_time(samples, t, &frame_map)
+        };
+        if let Some(mut p) = p {
+            p.name = thread_label(profile.threads.get(t));
+            profiles.push(p);
+        }
+    }
+    Ok(File {
+        schema: SCHEMA.into(),
+        shared: Shared {
+            frames: frame_map.frames,
+        },
+        profiles,
+        name: title(profile),
+        active_profile_index: 0,
+        exporter: concat!("dziura ", env!("CARGO_PKG_VERSION")).into(),
+    })
+}
+
+/// The JSON file.
+pub fn write(profile: &Profile, opts: &SpeedscopeOptions) -> Result<Vec<u8>, FormatError> {
+    let file = build(profile, opts)?;
+    Ok(serde_json::to_vec(&file).expect("plain values serialize"))
+}
+
+/// Model frames mapped to speedscope frames, only those that stacks use.
+struct FrameMap {
+    frames: Vec<Frame>,
+    /// Model frame index → speedscope frame index.
+    of: Vec<usize>,
+}
+
+impl FrameMap {
+    fn new(samples: &Samples, opts: &SpeedscopeOptions) -> Self {
+        let mut frames = Vec::new();
+        let mut seen: HashMap<(&dziura_model::FuncKey, u32), usize> = HashMap::new();
+        let mut of = Vec::with_capacity(samples.frames.len());
+        for f in &samples.frames {
+            let line = if opts.lines { f.line } else { f.func.line };
+            let i = *seen.entry((&f.func, line)).or_insert_with(|| {
+                frames.push(Frame {
+                    name: func_name(&f.func),
+                    file: (!f.func.is_builtin()).then(|| f.func.file.clone()),
+                    line: (line != 0).then_some(line),
+                });
+                frames.len() - 1
+            });
+            of.push(i);
+        }
+        FrameMap { frames, of }
+    }
+
+    fn stack(&self, frames: &[u32]) -> Vec<usize> {
+        frames.iter().map(|&i| self.of[i as usize]).collect()
+    }
+}
+
+fn sampled(unit: &str) -> SampledProfile {
+    SampledProfile {
+        kind: "sampled".into(),
+        name: String::new(),
+        unit: unit.into(),
+        start_value: 0.0,
+        end_value: 0.0,
+        samples: Vec::new(),
+        weights: Vec::new(),
+    }
+}
+
+fn by_count(samples: &Samples, thread: usize, map: &FrameMap) -> Option<SampledProfile> {
+    let timed = samples.interval > 0.0;
+    let mut p = sampled(if timed { "seconds" } else { "none" });
+    for st in samples.stacks.iter().filter(|s| s.thread == thread) {
+        let w = if timed {
+            st.count as f64 * samples.interval
+        } else {
+            st.count as f64
+        };
+        p.samples.push(map.stack(&st.frames));
+        p.weights.push(w);
+        p.end_value += w;
+    }
+    (!p.samples.is_empty()).then_some(p)
+}
+
+fn by_time(samples: &Samples, thread: usize, map: &FrameMap) -> Option<SampledProfile> {
+    let mut events: Vec<&TimedSample> = samples
+        .timeline
+        .iter()
+        .filter(|t| samples.stacks[t.stack as usize].thread == thread)
+        .collect();
+    events.sort_by(|a, b| a.time.total_cmp(&b.time));
+    let first = events.first()?;
+    let interval = samples.interval;
+    let mut p = sampled("seconds");
+    p.start_value = first.time;
+    for (i, ev) in events.iter().enumerate() {
+        let stack = map.stack(&samples.stacks[ev.stack as usize].frames);
+        let to_next = events.get(i + 1).map_or(interval, |n| n.time - ev.time);
+        if interval > 0.0 && to_next > 2.0 * interval {
+            p.samples.push(stack);
+            p.weights.push(interval);
+            p.samples.push(Vec::new());
+            p.weights.push(to_next - interval);
+        } else {
+            p.samples.push(stack);
+            p.weights.push(to_next);
+        }
+    }
+    let last = events.last().expect("not empty");
+    p.end_value = last.time + interval;
+    Some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    fn names(file: &File, stack: &[usize]) -> Vec<String> {
+        stack
+            .iter()
+            .map(|&i| file.shared.frames[i].name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn timeline_gives_time_ordered_samples_on_one_clock() {
+        let bytes = write(&testdata::sampled(), &SpeedscopeOptions::default()).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["$schema"], SCHEMA);
+        assert_eq!(json["name"], "app.py --fast");
+        let file: File = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(file.profiles.len(), 2);
+        let main = &file.profiles[0];
+        assert_eq!(main.name, "thread MainThread (native id 1001)");
+        assert_eq!(
+            (main.kind.as_str(), main.unit.as_str()),
+            ("sampled", "seconds")
+        );
+        assert!(close(main.start_value, 0.0) && close(main.end_value, 0.1));
+        // 7 samples plus one idle gap between 0.05 and 0.09.
+        assert_eq!(main.samples.len(), 8);
+        assert_eq!(names(&file, &main.samples[1]), ["main", "fib", "fib"]);
+        assert_eq!(
+            names(&file, &main.samples[5]),
+            ["main", "{built-in method time.sleep}"]
+        );
+        assert!(main.samples[6].is_empty());
+        assert!(close(main.weights[6], 0.03));
+        let total: f64 = main.weights.iter().sum();
+        assert!(close(main.start_value + total, main.end_value));
+
+        let worker = &file.profiles[1];
+        assert!(close(worker.start_value, 0.005) && close(worker.end_value, 0.045));
+        assert_eq!(worker.samples.len(), 4);
+        assert!(worker.weights.iter().all(|&w| close(w, 0.01)));
+        assert_eq!(
+            names(&file, &worker.samples[0]),
+            ["worker", "odd;name <&> \"q\" 'x'"]
+        );
+        let odd = &file.shared.frames[worker.samples[0][1]];
+        assert_eq!(odd.file.as_deref(), Some("/app/my dir/work.py"));
+        assert_eq!(odd.line, Some(20));
+        let sleep = file
+            .shared
+            .frames
+            .iter()
+            .find(|f| f.name == "{built-in method time.sleep}")
+            .unwrap();
+        assert_eq!((&sleep.file, sleep.line), (&None, None));
+        // One frame per function: fib's two running lines share a frame.
+        assert_eq!(file.shared.frames.len(), 6);
+    }
+
+    #[test]
+    fn counts_without_timeline_weigh_count_times_interval() {
+        let file = build(&testdata::sampled_counts(), &SpeedscopeOptions::default()).unwrap();
+        let main = &file.profiles[0];
+        assert_eq!(main.samples.len(), 4);
+        assert!(close(main.start_value, 0.0));
+        assert!(close(main.end_value, 0.07));
+        assert!(close(main.weights.iter().sum::<f64>(), 0.07));
+        assert!(close(main.weights[1], 0.02));
+    }
+
+    #[test]
+    fn lines_option_splits_frames_by_running_line() {
+        let opts = SpeedscopeOptions { lines: true };
+        let file = build(&testdata::sampled(), &opts).unwrap();
+        assert_eq!(file.shared.frames.len(), 8);
+        let main = &file.profiles[0];
+        let lines: Vec<Option<u32>> = main.samples[1]
+            .iter()
+            .map(|&i| file.shared.frames[i].line)
+            .collect();
+        assert_eq!(lines, [Some(3), Some(12), Some(13)]);
+    }
+
+    #[test]
+    fn tracing_profile_is_refused() {
+        let e = write(&testdata::traced(), &SpeedscopeOptions::default()).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("speedscope profiles need a sampling profile"));
+    }
+}
