@@ -64,6 +64,10 @@ enum Command {
         )]
         target: Vec<String>,
     },
+    /// Sample a running Python process (or a command) from outside and write a profile
+    Record(crate::sampling_cli::RecordArgs),
+    /// Print the current Python stack of every thread of a running process, once
+    Dump(crate::sampling_cli::DumpArgs),
     /// Print a saved profile (a pstats file from dziura or cProfile)
     Show {
         file: PathBuf,
@@ -73,7 +77,7 @@ enum Command {
 }
 
 /// A failure to report as `dziura: error: ...` with this exit status.
-struct Fail(i32, String);
+pub(crate) struct Fail(pub i32, pub String);
 
 impl From<PyErr> for Fail {
     fn from(e: PyErr) -> Self {
@@ -106,6 +110,8 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
             target,
         } => run(py, outfile, &view, threads, module, &target),
         Command::Show { file, view } => show(py, &file, &view),
+        Command::Record(args) => crate::sampling_cli::record(py, args).map_err(|e| Fail(e.0, e.1)),
+        Command::Dump(args) => crate::sampling_cli::dump(py, args).map_err(|e| Fail(e.0, e.1)),
     };
     match result {
         Ok(code) => Ok(code),

@@ -3,6 +3,7 @@
 mod cli;
 mod collected;
 mod profile;
+mod sampling_cli;
 mod views;
 
 use pyo3::prelude::*;

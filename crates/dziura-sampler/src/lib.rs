@@ -1,0 +1,310 @@
+//! The sampling loop: reads every thread's stack at a (jittered) rate, drops what the options
+//! exclude (idle threads, threads without the GIL, other threads), and counts stacks into the
+//! profile model with real timestamps. It never stops the target.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use dziura_model::{Frame, FuncKey, Metadata, Profile, Samples, ThreadProfile, TimedSample};
+use dziura_remote::{RemoteError, Spy, ThreadStack};
+
+/// Which threads a sample keeps.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum ThreadFilter {
+    #[default]
+    All,
+    Main,
+    /// A thread name (as shown in the output) or a native thread id.
+    Named(String),
+}
+
+/// How to sample.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Samples per second.
+    pub rate: f64,
+    pub duration: Option<Duration>,
+    /// Keep threads that are waiting (not on a CPU).
+    pub idle: bool,
+    /// Keep only the thread holding the GIL.
+    pub gil_only: bool,
+    pub threads: ThreadFilter,
+    /// Record a timeline (each sample's time), for speedscope and Chrome views.
+    pub timeline: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            rate: 100.0,
+            duration: None,
+            idle: false,
+            gil_only: false,
+            threads: ThreadFilter::All,
+            timeline: true,
+        }
+    }
+}
+
+/// Running totals, for progress lines and the final summary.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    pub samples: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    /// Ticks that came late by more than one interval (the sampler could not keep up).
+    pub late: u64,
+}
+
+/// What stopped the loop.
+#[derive(Debug, PartialEq)]
+pub enum Stopped {
+    Duration,
+    TargetExited,
+    Asked,
+}
+
+/// Gathers samples into the model.
+pub struct Recorder {
+    pub samples: Samples,
+    threads: Vec<ThreadProfile>,
+    thread_index: HashMap<u64, usize>,
+    /// (code object info, line) → frame index: no strings are built for frames seen before.
+    /// The `Arc`s the spy hands out stay alive in its cache, so the pointers are stable.
+    frame_ids: HashMap<(*const dziura_remote::spy::CodeInfo, u32), u32>,
+    pid: i32,
+    start: Instant,
+    start_unix: f64,
+}
+
+impl Recorder {
+    pub fn new(pid: i32, interval: f64) -> Recorder {
+        let start_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        Recorder {
+            samples: Samples::new(interval),
+            threads: Vec::new(),
+            thread_index: HashMap::new(),
+            frame_ids: HashMap::new(),
+            pid,
+            start: Instant::now(),
+            start_unix,
+        }
+    }
+
+    fn thread(&mut self, t: &ThreadStack) -> usize {
+        if let Some(&i) = self.thread_index.get(&t.native_id) {
+            return i;
+        }
+        let name = thread_name(self.pid, t.native_id);
+        self.threads.push(ThreadProfile {
+            ident: t.thread_id,
+            native_id: t.native_id,
+            name,
+            ..Default::default()
+        });
+        self.thread_index
+            .insert(t.native_id, self.threads.len() - 1);
+        self.threads.len() - 1
+    }
+
+    /// Counts one thread's stack, seen at `at`.
+    pub fn add(&mut self, t: &ThreadStack, at: Instant) {
+        let thread = self.thread(t);
+        let mut ids: Vec<u32> = Vec::with_capacity(t.frames.len());
+        for f in t.frames.iter().rev() {
+            let key = (std::sync::Arc::as_ptr(&f.code), f.line);
+            let id = match self.frame_ids.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let func = FuncKey::python(
+                        f.code.filename.clone(),
+                        f.code.firstlineno,
+                        f.code.qualname.clone(),
+                    );
+                    let id = self.samples.frame(&Frame { func, line: f.line });
+                    self.frame_ids.insert(key, id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        let stack = self.samples.add(thread, &ids, 1);
+        self.samples.timeline.push(TimedSample {
+            time: at.duration_since(self.start).as_secs_f64(),
+            stack,
+        });
+    }
+
+    pub fn into_profile(self, meta: Metadata, timeline: bool) -> Profile {
+        let mut samples = self.samples;
+        if !timeline {
+            samples.timeline.clear();
+        }
+        Profile {
+            threads: self.threads,
+            meta: Metadata {
+                start_time: self.start_unix,
+                duration: self.start.elapsed().as_secs_f64(),
+                mode: "sampling".into(),
+                ..meta
+            },
+            samples: Some(samples),
+        }
+    }
+
+    /// A copy of what was gathered so far, for periodic writes while sampling goes on.
+    pub fn snapshot(&self, meta: Metadata, timeline: bool) -> Profile {
+        let mut samples = self.samples.clone();
+        if !timeline {
+            samples.timeline.clear();
+        }
+        Profile {
+            threads: self.threads.clone(),
+            meta: Metadata {
+                start_time: self.start_unix,
+                duration: self.start.elapsed().as_secs_f64(),
+                mode: "sampling".into(),
+                ..meta
+            },
+            samples: Some(samples),
+        }
+    }
+}
+
+/// "MainThread" for the thread whose id is the process id, else the kernel's thread name.
+pub fn thread_name(pid: i32, native_id: u64) -> String {
+    if native_id == pid as u64 {
+        return "MainThread".into();
+    }
+    dziura_remote::spy::thread_comm(pid, native_id).unwrap_or_else(|| format!("thread {native_id}"))
+}
+
+fn keep(t: &ThreadStack, o: &Options, pid: i32, names: &mut HashMap<u64, String>) -> bool {
+    if t.frames.is_empty() || (o.gil_only && !t.holds_gil) || (!o.idle && !t.active) {
+        return false;
+    }
+    match &o.threads {
+        ThreadFilter::All => true,
+        ThreadFilter::Main => t.native_id == pid as u64,
+        ThreadFilter::Named(n) => {
+            n.parse::<u64>().ok() == Some(t.native_id)
+                || names
+                    .entry(t.native_id)
+                    .or_insert_with(|| thread_name(pid, t.native_id))
+                    == n
+        }
+    }
+}
+
+/// A small xorshift generator for jitter (no dependency, no global state).
+struct Jitter(u64);
+
+impl Jitter {
+    /// An exponentially distributed interval with the given mean, clamped to [0.2, 3] × mean, so
+    /// periodic work in the target cannot line up with the samples.
+    fn next(&mut self, mean: f64) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let u = ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        (-u.ln() * mean).clamp(0.2 * mean, 3.0 * mean)
+    }
+}
+
+/// Samples `spy` until the duration passes, the target exits or `should_stop` says so.
+/// `on_tick` is called about once a second with progress (and may write partial output).
+pub fn run(
+    spy: &mut Spy,
+    opts: &Options,
+    recorder: &mut Recorder,
+    mut should_stop: impl FnMut() -> bool,
+    mut on_tick: impl FnMut(&Progress, &Recorder),
+) -> (Stopped, Progress) {
+    let mean = 1.0 / opts.rate.max(0.01);
+    let mut jitter = Jitter(0x9e37_79b9_7f4a_7c15 ^ (spy.pid() as u64) << 17);
+    let start = Instant::now();
+    let mut next = start;
+    let mut last_tick = start;
+    let mut progress = Progress::default();
+    let mut names = HashMap::new();
+    let pid = spy.pid();
+    let stopped = loop {
+        if should_stop() {
+            break Stopped::Asked;
+        }
+        if opts.duration.is_some_and(|d| start.elapsed() >= d) {
+            break Stopped::Duration;
+        }
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else if now - next > Duration::from_secs_f64(mean) {
+            progress.late += 1;
+            next = now; // do not fire a burst to catch up
+        }
+        next += Duration::from_secs_f64(jitter.next(mean));
+        let at = Instant::now();
+        match read_with_retry(spy) {
+            Ok(threads) => {
+                progress.samples += 1;
+                for t in threads.iter().filter(|t| keep(t, opts, pid, &mut names)) {
+                    recorder.add(t, at);
+                }
+            }
+            Err(e) if e.is_transient() => progress.errors += 1,
+            Err(_) => {
+                if !alive(pid) {
+                    break Stopped::TargetExited;
+                }
+                progress.errors += 1;
+            }
+        }
+        if !alive(pid) {
+            break Stopped::TargetExited;
+        }
+        progress.elapsed = start.elapsed();
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            last_tick = Instant::now();
+            on_tick(&progress, recorder);
+        }
+    };
+    progress.elapsed = start.elapsed();
+    (stopped, progress)
+}
+
+/// A torn read is retried once at once: most races last a few instructions.
+fn read_with_retry(spy: &mut Spy) -> Result<Vec<ThreadStack>, RemoteError> {
+    match spy.threads() {
+        Err(e) if e.is_transient() => spy.threads(),
+        other => other,
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie (exited, not yet reaped) counts as gone.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_some_and(|st| st != "Z" && st != "X"),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_has_the_right_mean_and_bounds() {
+        let mut j = Jitter(42);
+        let n = 100_000;
+        let xs: Vec<f64> = (0..n).map(|_| j.next(0.001)).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        assert!((mean - 0.001).abs() < 0.0001, "{mean}");
+        assert!(xs.iter().all(|x| (0.0002..=0.003).contains(x)));
+    }
+}
