@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use dziura_model::{Frame, Profile, Samples};
 use serde::{Deserialize, Serialize};
 
-use crate::{func_name, title, FormatError};
+use crate::{func_name, timelines, title, FormatError};
 
 #[derive(Clone, Debug, Default)]
 pub struct ChromeOptions {
@@ -53,17 +53,14 @@ pub fn build(profile: &Profile, opts: &ChromeOptions) -> Result<Trace, FormatErr
         .samples
         .as_ref()
         .ok_or(FormatError::NeedsSamples("Chrome traces"))?;
+    if samples.total() == 0 {
+        return Err(FormatError::NoSamples("Chrome trace"));
+    }
     if samples.timeline.is_empty() {
         return Err(FormatError::NeedsTimeline("a Chrome trace"));
     }
     let mut events = vec![meta("process_name", PID, &title(profile))];
-    let nthreads = samples
-        .stacks
-        .iter()
-        .map(|s| s.thread + 1)
-        .max()
-        .unwrap_or(0);
-    for t in 0..nthreads {
+    for (t, timeline) in timelines(samples).iter().enumerate() {
         let info = profile.threads.get(t);
         let tid = info.map_or(t as u64, |i| {
             if i.native_id != 0 {
@@ -72,7 +69,7 @@ pub fn build(profile: &Profile, opts: &ChromeOptions) -> Result<Trace, FormatErr
                 i.ident
             }
         });
-        let mut runs = thread_runs(samples, t, opts);
+        let mut runs = thread_runs(samples, timeline, opts);
         if runs.is_empty() {
             continue;
         }
@@ -81,7 +78,7 @@ pub fn build(profile: &Profile, opts: &ChromeOptions) -> Result<Trace, FormatErr
         m.tid = tid;
         events.push(m);
         runs.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.depth.cmp(&b.depth)));
-        events.extend(runs.into_iter().map(|r| complete(r, tid)));
+        events.extend(runs.into_iter().map(|r| complete(r, tid, opts.lines)));
     }
     let mut other = BTreeMap::new();
     other.insert(
@@ -132,12 +129,15 @@ fn micros(seconds: f64) -> f64 {
     (seconds * 1e9).round() / 1e3
 }
 
-fn complete(run: Run<'_>, tid: u64) -> Event {
+/// The event of a run; its `line` arg is the running line with `lines`, else the function's
+/// first line, so every run of one function has the same args and viewers group them.
+fn complete(run: Run<'_>, tid: u64, lines: bool) -> Event {
     let f = &run.frame.func;
     let mut args = BTreeMap::new();
     if !f.is_builtin() {
+        let line = if lines { run.frame.line } else { f.line };
         args.insert("file".into(), f.file.clone().into());
-        args.insert("line".into(), run.frame.line.into());
+        args.insert("line".into(), line.into());
     }
     Event {
         name: func_name(f),
@@ -159,15 +159,11 @@ struct Run<'a> {
 }
 
 /// Every run of one thread, in the order they close.
-fn thread_runs<'a>(samples: &'a Samples, thread: usize, opts: &ChromeOptions) -> Vec<Run<'a>> {
-    let mut timeline: Vec<(f64, &[u32])> = samples
-        .timeline
-        .iter()
-        .map(|t| (t.time, &samples.stacks[t.stack as usize]))
-        .filter(|(_, st)| st.thread == thread)
-        .map(|(time, st)| (time, st.frames.as_slice()))
-        .collect();
-    timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+fn thread_runs<'a>(
+    samples: &'a Samples,
+    timeline: &[(f64, &[u32])],
+    opts: &ChromeOptions,
+) -> Vec<Run<'a>> {
     let same = |a: &Frame, b: &Frame| a.func == b.func && (!opts.lines || a.line == b.line);
     let interval = samples.interval;
     let mut open: Vec<Run<'a>> = Vec::new();
@@ -264,7 +260,7 @@ mod tests {
             .find(|e| e.name.starts_with("odd"))
             .unwrap();
         assert_eq!(odd.args["file"], "/app/my dir/work.py");
-        assert_eq!(odd.args["line"], 21);
+        assert_eq!(odd.args["line"], 20);
         assert_eq!(odd.cat.as_deref(), Some("python"));
         let sleep = trace
             .trace_events
@@ -280,6 +276,13 @@ mod tests {
         let main = x_events(&trace, 1001);
         assert_eq!(main[0], ("main", 0.0, 40000.0));
         assert!(main.contains(&("main", 40000.0, 20000.0)));
+        let lines: Vec<&serde_json::Value> = trace
+            .trace_events
+            .iter()
+            .filter(|e| e.name == "main")
+            .map(|e| &e.args["line"])
+            .collect();
+        assert_eq!(lines, [3, 4, 4]);
     }
 
     #[test]

@@ -38,6 +38,9 @@ impl Default for FlamegraphOptions {
 pub fn write(profile: &Profile, opts: &FlamegraphOptions) -> Result<Vec<u8>, FormatError> {
     let stacks = collapsed::stacks(profile, &opts.collapsed)
         .map_err(|_| FormatError::NeedsSamples("flame graphs"))?;
+    if stacks.is_empty() {
+        return Err(FormatError::NoSamples("flame graph"));
+    }
     let lines: Vec<String> = stacks.iter().map(|(s, n)| format!("{s} {n}")).collect();
     let mut o = Options::default();
     o.title = opts.title.clone().unwrap_or_else(|| title(profile));

@@ -36,6 +36,8 @@ pub enum FormatError {
     /// Stack-based formats cannot be made from call counts alone.
     #[error("{0} need a sampling profile (this one holds call counts only: write pstats, table, callgrind or pprof instead)")]
     NeedsSamples(&'static str),
+    #[error("{0}: the profile holds no samples (nothing was sampled)")]
+    NoSamples(&'static str),
     #[error("{0} needs the samples' timeline (the profile keeps stack counts only)")]
     NeedsTimeline(&'static str),
     #[error("the '{0}' format is not written by dziura-formats")]
@@ -215,6 +217,24 @@ pub fn call_graph(profile: &Profile, thread: Option<usize>) -> CallGraph {
     }
 }
 
+/// Each thread's timeline, (time, stack frames) in time order, indexed by thread: one pass
+/// over the timeline however many threads there are.
+pub(crate) fn timelines(samples: &dziura_model::Samples) -> Vec<Vec<(f64, &[u32])>> {
+    let mut out: Vec<Vec<(f64, &[u32])>> = Vec::new();
+    for ts in &samples.timeline {
+        let st = &samples.stacks[ts.stack as usize];
+        if out.len() <= st.thread {
+            out.resize_with(st.thread + 1, Vec::new);
+        }
+        out[st.thread].push((ts.time, st.frames.as_slice()));
+    }
+    for t in &mut out {
+        // Stable, so samples taken at one instant keep their order.
+        t.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    out
+}
+
 /// `thread NAME (native id N)`: how every format names a thread.
 pub(crate) fn thread_label(thread: Option<&ThreadProfile>) -> String {
     match thread {
@@ -357,6 +377,22 @@ mod tests {
     }
 
     #[test]
+    fn empty_sampling_profile() {
+        let p = Profile {
+            samples: Some(dziura_model::Samples::new(0.01)),
+            ..testdata::sampled()
+        };
+        let opts = WriteOptions::default();
+        assert_eq!(write(&p, Format::Collapsed, &opts).unwrap(), b"");
+        for f in [Format::Flamegraph, Format::Speedscope, Format::Chrome] {
+            let e = write(&p, f, &opts).unwrap_err();
+            assert!(matches!(e, FormatError::NoSamples(_)), "{f}: {e}");
+        }
+        assert!(!write(&p, Format::Pprof, &opts).unwrap().is_empty());
+        assert!(!write(&p, Format::Callgrind, &opts).unwrap().is_empty());
+    }
+
+    #[test]
     fn thread_labels() {
         let t = ThreadProfile {
             ident: 7,
@@ -371,5 +407,42 @@ mod tests {
             ..t
         };
         assert_eq!(thread_label(Some(&t)), "thread ? (ident 7)");
+    }
+}
+
+/// `DZIURA_FORMATS_DUMP=DIR cargo test -p dziura-formats dump` writes every format of the test
+/// profiles to DIR, to open in the real viewers by hand.
+#[cfg(test)]
+#[test]
+fn dump_for_viewers() {
+    let Some(dir) = std::env::var_os("DZIURA_FORMATS_DUMP") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ext = |f: Format| match f {
+        Format::Table => "txt",
+        Format::Pstats => "prof",
+        Format::Collapsed => "collapsed",
+        Format::Flamegraph => "svg",
+        Format::Speedscope => "speedscope.json",
+        Format::Chrome => "trace.json",
+        Format::Callgrind => "callgrind",
+        Format::Pprof => "pb.gz",
+        Format::Dziura => "dziura",
+        Format::Html => "html",
+    };
+    for (name, p) in [
+        ("sampled", testdata::sampled()),
+        ("counts", testdata::sampled_counts()),
+        ("traced", testdata::traced()),
+    ] {
+        for f in Format::ALL {
+            if let Ok(bytes) = write(&p, f, &WriteOptions::default()) {
+                let path = dir.join(format!("{name}.{}", ext(f)));
+                assert_eq!(Format::from_extension(&path), Some(f));
+                std::fs::write(path, bytes).unwrap();
+            }
+        }
     }
 }

@@ -272,7 +272,20 @@ impl Builder {
             return id;
         }
         let id = self.p.function.len() as u64 + 1;
-        let name = self.strings.intern(&func_name(key));
+        let shown = func_name(key);
+        let name = self.strings.intern(&shown);
+        // pprof takes a function whose system name equals its name for a possibly mangled C++
+        // symbol and strips every `<...>` from it, which would empty `<module>` or `<lambda>`.
+        let system = if key.is_builtin() {
+            key.name.clone()
+        } else {
+            key.to_string()
+        };
+        let system_name = if system == shown {
+            0
+        } else {
+            self.strings.intern(&system)
+        };
         let filename = if key.is_builtin() {
             0
         } else {
@@ -281,7 +294,7 @@ impl Builder {
         self.p.function.push(Function {
             id,
             name,
-            system_name: name,
+            system_name,
             filename,
             start_line: key.line as i64,
         });
@@ -470,6 +483,12 @@ mod tests {
                 stdout.contains("{built-in method builtins.len}"),
                 "{name}: {stdout}"
             );
+            if name == "sampled" {
+                assert!(
+                    stdout.contains("odd;name <&> \"q\" 'x'"),
+                    "names kept whole: {stdout}"
+                );
+            }
             if name == "sampled" {
                 // 11 samples of 10 ms.
                 assert!(stdout.contains("110ms total"), "{name}: {stdout}");

@@ -9,10 +9,10 @@
 
 use std::collections::HashMap;
 
-use dziura_model::{Profile, Samples, TimedSample};
+use dziura_model::{Profile, Samples};
 use serde::{Deserialize, Serialize};
 
-use crate::{func_name, thread_label, title, FormatError};
+use crate::{func_name, thread_label, timelines, title, FormatError};
 
 pub const SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
 
@@ -70,6 +70,9 @@ pub fn build(profile: &Profile, opts: &SpeedscopeOptions) -> Result<File, Format
         .samples
         .as_ref()
         .ok_or(FormatError::NeedsSamples("speedscope profiles"))?;
+    if samples.total() == 0 {
+        return Err(FormatError::NoSamples("speedscope"));
+    }
     let frame_map = FrameMap::new(samples, opts);
     let mut profiles = Vec::new();
     let nthreads = samples
@@ -79,11 +82,13 @@ pub fn build(profile: &Profile, opts: &SpeedscopeOptions) -> Result<File, Format
         .max()
         .unwrap_or(0)
         .max(profile.threads.len());
+    let timelines = timelines(samples);
     for t in 0..nthreads {
         let p = if samples.timeline.is_empty() {
             by_count(samples, t, &frame_map)
         } else {
-            by_time(samples, t, &frame_map)
+            let timeline = timelines.get(t).map_or(&[][..], Vec::as_slice);
+            by_time(timeline, samples.interval, &frame_map)
         };
         if let Some(mut p) = p {
             p.name = thread_label(profile.threads.get(t));
@@ -168,20 +173,13 @@ fn by_count(samples: &Samples, thread: usize, map: &FrameMap) -> Option<SampledP
     (!p.samples.is_empty()).then_some(p)
 }
 
-fn by_time(samples: &Samples, thread: usize, map: &FrameMap) -> Option<SampledProfile> {
-    let mut events: Vec<&TimedSample> = samples
-        .timeline
-        .iter()
-        .filter(|t| samples.stacks[t.stack as usize].thread == thread)
-        .collect();
-    events.sort_by(|a, b| a.time.total_cmp(&b.time));
-    let first = events.first()?;
-    let interval = samples.interval;
+fn by_time(events: &[(f64, &[u32])], interval: f64, map: &FrameMap) -> Option<SampledProfile> {
+    let &(first, _) = events.first()?;
     let mut p = sampled("seconds");
-    p.start_value = first.time;
-    for (i, ev) in events.iter().enumerate() {
-        let stack = map.stack(&samples.stacks[ev.stack as usize].frames);
-        let to_next = events.get(i + 1).map_or(interval, |n| n.time - ev.time);
+    p.start_value = first;
+    for (i, &(time, frames)) in events.iter().enumerate() {
+        let stack = map.stack(frames);
+        let to_next = events.get(i + 1).map_or(interval, |n| n.0 - time);
         if interval > 0.0 && to_next > 2.0 * interval {
             p.samples.push(stack);
             p.weights.push(interval);
@@ -192,8 +190,8 @@ fn by_time(samples: &Samples, thread: usize, map: &FrameMap) -> Option<SampledPr
             p.weights.push(to_next);
         }
     }
-    let last = events.last().expect("not empty");
-    p.end_value = last.time + interval;
+    let &(last, _) = events.last().expect("not empty");
+    p.end_value = last + interval;
     Some(p)
 }
 
