@@ -12,6 +12,17 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || log "rustup could not add rustfmt/clippy (already there?)"
 
+# The real readers the format tests run: callgrind_annotate (valgrind) and go tool pprof.
+missing=()
+command -v callgrind_annotate >/dev/null || missing+=(valgrind)
+command -v go >/dev/null || missing+=(golang-go)
+if ((${#missing[@]})); then
+    log "installing ${missing[*]} from Debian"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
+        log "could not install ${missing[*]}; the tests that need them will say they were skipped"
+fi
+
 # The shared tool when this checkout sits next to it, else the copy kept in scripts/.
 build_cpython() {
     local tool="$root/../shared/tools/build-cpython"

@@ -262,6 +262,12 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     wopts.collapsed.threads = args.threads;
     wopts.flamegraph.collapsed.threads = args.threads;
     wopts.flamegraph.title = Some(format!("dziura record: {}", meta.command.join(" ")));
+    wopts.pprof.time_name = if args.mode == Mode::Cpu {
+        "cpu"
+    } else {
+        "wall"
+    }
+    .into();
     wopts.table.sort = Some(dziura_table::SortSpec::parse(&["tottime"]).expect("a sort key"));
     unsafe { libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t) };
     let tty = std::io::stderr().is_terminal();

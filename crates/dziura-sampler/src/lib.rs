@@ -210,7 +210,9 @@ impl Jitter {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         let u = ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-        (-u.ln() * mean).clamp(0.2 * mean, 3.0 * mean)
+        // Clamping raises an exponential's mean by a factor of 0.2 + e^-0.2 - e^-3 ≈ 0.969;
+        // dividing by it keeps the average rate at the one asked for.
+        (-u.ln() * mean / 0.969).clamp(0.2 * mean, 3.0 * mean)
     }
 }
 

@@ -1,0 +1,184 @@
+"""Sampling mode against live processes of the interpreter running the tests (3.11, 3.13 and
+3.13t across the suite's matrix): dump, record in every format, launching, faults."""
+
+import json
+import os
+import pstats
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import PROGRAMS
+
+TARGET = str(PROGRAMS / "sampling_target.py")
+DZIURA = [sys.executable, "-m", "dziura"]
+
+
+@pytest.fixture
+def target(request):
+    procs = []
+
+    def start(*args):
+        p = subprocess.Popen([sys.executable, TARGET, *map(str, args)], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def dz(*args, timeout=60):
+    return subprocess.run([*DZIURA, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def test_dump_shows_every_frame_with_lines(target):
+    p = target("deep", 5, 30)
+    r = dz("dump", "--pid", p.pid)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[1].startswith(f"Python v{sys.version_info.major}.{sys.version_info.minor}.")
+    main = lines.index(next(line for line in lines if '"MainThread"' in line))
+    frames = [line.strip() for line in lines[main + 1:] if line.startswith("    ")]
+    assert frames[0].startswith("Worker.spin (") and "sampling_target.py:" in frames[0]
+    assert [f.split(" ")[0] for f in frames[1:7]] == ["deep"] * 6
+    assert frames[-1].startswith("<module> (")
+    # Lines come from the location table: the while loop's lines, then the recursive call.
+    assert any(frames[0].endswith(f":{n})") for n in (12, 13))
+    assert frames[2].endswith(":21)")
+
+
+def test_dump_json_and_idle_threads(target):
+    p = target("threads", 5, 30)
+    r = dz("dump", "--pid", p.pid, "--json")
+    threads = json.loads(r.stdout)
+    assert len(threads) == 6
+    main = next(t for t in threads if t["native_id"] == p.pid)
+    assert main["name"] == "MainThread" and main["active"] is True
+    assert main["frames"][0]["qualname"] == "Worker.spin"
+    idle = [t for t in threads if t["native_id"] != p.pid]
+    assert all(not t["active"] for t in idle)
+    assert all(any(f["name"] == "wait" for f in t["frames"]) for t in idle)
+
+
+def test_deep_recursion_and_many_threads(target):
+    p = target("deep", 5000, 30)
+    r = dz("dump", "--pid", p.pid, "--json")
+    main = next(t for t in json.loads(r.stdout) if t["native_id"] == p.pid)
+    assert sum(f["name"] == "deep" for f in main["frames"]) == 5001
+    q = target("threads", 120, 30)
+    r = dz("dump", "--pid", q.pid, "--json")
+    assert len(json.loads(r.stdout)) == 121
+    r = dz("record", "--pid", q.pid, "-d", 1, "-r", 200, "--idle", "-f", "collapsed", "-o", os.devnull)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["flamegraph", "speedscope", "collapsed", "table", "pstats", "chrome", "callgrind", "pprof"])
+def test_record_every_format(target, tmp_path, fmt):
+    p = target("deep", 3, 30)
+    out = tmp_path / f"out.{fmt}"
+    r = dz("record", "--pid", p.pid, "-d", 1, "-r", 200, "-f", fmt, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert "duration reached" in r.stderr and "errors" in r.stderr
+    data = out.read_bytes()
+    if fmt == "flamegraph":
+        root = ET.fromstring(data)
+        assert root.tag.endswith("svg") and b"Worker.spin" in data and b"<script" in data
+    elif fmt == "speedscope":
+        doc = json.loads(data)
+        assert doc["$schema"].startswith("https://www.speedscope.app/")
+        names = [f["name"] for f in doc["shared"]["frames"]]
+        assert "Worker.spin" in names
+        prof = doc["profiles"][0]
+        assert prof["type"] == "sampled" and len(prof["samples"]) == len(prof["weights"]) > 50
+    elif fmt == "collapsed":
+        top = max(data.decode().splitlines(), key=lambda line: int(line.rsplit(" ", 1)[1]))
+        assert top.split(";")[-1].startswith("Worker.spin") and top.split(";")[0].startswith("<module>")
+    elif fmt == "table":
+        text = data.decode()
+        assert text.startswith("Sampled profile: ncalls = samples") and "Worker.spin" in text
+    elif fmt == "pstats":
+        st = pstats.Stats(str(out))
+        spin = next(v for k, v in st.stats.items() if k[2] == "Worker.spin")
+        assert spin[1] > 50 and spin[2] == pytest.approx(spin[1] * 0.005, rel=1e-6)
+
+
+def test_seventy_thirty_split_is_measured(target):
+    p = target("split", 0, 30)
+    r = dz("record", "--pid", p.pid, "-d", 3, "-r", 500, "-f", "collapsed", "-o", "/dev/stdout")
+    counts = {"seventy": 0, "thirty": 0}
+    for line in r.stdout.splitlines():
+        stack, n = line.rsplit(" ", 1)
+        for name in counts:
+            if f";{name} (" in stack:
+                counts[name] += int(n)
+    share = counts["seventy"] / (counts["seventy"] + counts["thirty"])
+    assert 0.62 <= share <= 0.78, counts
+
+
+def test_record_launches_a_command_and_passes_its_exit_code(tmp_path):
+    out = tmp_path / "launch.collapsed"
+    r = subprocess.run([*DZIURA, "record", "-r", "200", "-o", str(out), "--", sys.executable, TARGET, "deep", "2", "1", "3"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stderr
+    assert "target exited" in r.stderr
+    assert "Worker.spin" in out.read_text()
+
+
+def test_ctrl_c_and_target_exit_still_write(target, tmp_path):
+    p = target("deep", 2, 30)
+    out = tmp_path / "int.collapsed"
+    rec = subprocess.Popen([*DZIURA, "record", "--pid", str(p.pid), "-r", "200", "-o", str(out)],
+                           stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    rec.send_signal(signal.SIGINT)
+    _, err = rec.communicate(timeout=30)
+    assert rec.returncode == 130, err
+    assert "interrupted" in err and "Worker.spin" in out.read_text()
+    q = target("deep", 2, 0.8)
+    out2 = tmp_path / "exit.collapsed"
+    r = dz("record", "--pid", q.pid, "-r", 200, "-o", out2)
+    assert r.returncode == 0 and "target exited" in r.stderr
+    assert "Worker.spin" in out2.read_text()
+
+
+def test_periodic_output_while_sampling(target, tmp_path):
+    p = target("deep", 2, 30)
+    out = tmp_path / "periodic.collapsed"
+    rec = subprocess.Popen([*DZIURA, "record", "--pid", str(p.pid), "-r", "100", "-o", str(out)],
+                           stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    rec.send_signal(signal.SIGUSR1)
+    time.sleep(1.5)
+    assert out.exists() and "Worker.spin" in out.read_text()
+    rec.send_signal(signal.SIGINT)
+    rec.communicate(timeout=30)
+
+
+def test_thread_filter_and_gil(target, tmp_path):
+    p = target("threads", 3, 30)
+    out = tmp_path / "t.collapsed"
+    r = dz("record", "--pid", p.pid, "-d", 1, "--idle", "--thread", "MainThread", "--threads", "-o", out)
+    assert r.returncode == 0, r.stderr
+    lines = out.read_text().splitlines()
+    assert lines and all(line.startswith("thread MainThread") for line in lines)
+
+
+def test_faults_are_one_clear_line(tmp_path):
+    r = dz("dump", "--pid", 999999)
+    assert r.returncode == 1 and r.stderr.strip() == "dziura: error: no process with pid 999999"
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        r = dz("dump", "--pid", sleeper.pid)
+        assert r.returncode == 1 and "is not a Python process" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    finally:
+        sleeper.kill()
+    r = dz("record", "-f", "bogus", "--pid", os.getpid())
+    assert r.returncode == 2 and "bogus" in r.stderr and "panicked" not in r.stderr
