@@ -3,6 +3,8 @@
 
 import json
 import os
+import pathlib
+import re
 import pstats
 import signal
 import subprocess
@@ -182,3 +184,72 @@ def test_faults_are_one_clear_line(tmp_path):
         sleeper.kill()
     r = dz("record", "-f", "bogus", "--pid", os.getpid())
     assert r.returncode == 2 and "bogus" in r.stderr and "panicked" not in r.stderr
+
+
+def test_top_refreshes_and_sorts(target):
+    p = target("deep", 3, 30)
+    r = dz("top", "--pid", p.pid, "-d", 2.5, "--delay", 1, "--no-redraw", "--sort", "total")
+    assert r.returncode == 0, r.stderr
+    screens = [s for s in r.stdout.split("dziura top: pid") if s.strip()]
+    assert len(screens) >= 2
+    last = screens[-1]
+    assert "sorted by total" in last and "%Own %Total" in last
+    rows = [line for line in last.splitlines() if re.match(r"^\s*[\d.]+\s+[\d.]+\s", line)]
+    # Sorted by total: the outermost frames are on the stack in every sample.
+    assert float(rows[0].split()[1]) == pytest.approx(100.0, abs=0.1)
+    assert any("Worker.spin" in row for row in rows)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("tmux"), reason="tmux is not installed")
+def test_top_in_tmux(target, tmp_path):
+    p = target("deep", 3, 30)
+    session = f"dziura-top-{os.getpid()}"
+    cmd = " ".join([*DZIURA, "top", "--pid", str(p.pid), "-d", "6"])
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", cmd], check=True)
+    try:
+        time.sleep(3)
+        screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+        assert "dziura top: pid" in screen and "Worker.spin" in screen, screen
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        time.sleep(1)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+PYENV = pathlib.Path(os.path.expanduser("~/.pyenv/versions"))
+
+
+def _other(version):
+    found = sorted(PYENV.glob(f"{version}*/bin/python{version}")) if PYENV.exists() else []
+    return str(found[0]) if found else None
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
+def test_dump_other_interpreters(version):
+    exe = _other(version)
+    if exe is None:
+        pytest.skip(f"no CPython {version} under {PYENV} on this machine (3.12 is covered by layout unit tests)")
+    p = subprocess.Popen([exe, TARGET, "deep", "4", "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        r = dz("dump", "--pid", p.pid)
+        assert r.returncode == 0, r.stderr
+        assert f"Python v{version}." in r.stdout and "Worker.spin (" in r.stdout
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_unsupported_version_is_named():
+    exe = _other("3.10")
+    if exe is None:
+        pytest.skip(f"no CPython 3.10 under {PYENV} on this machine")
+    p = subprocess.Popen([exe, "-c", "import time; print('ready', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        r = dz("dump", "--pid", p.pid)
+        assert r.returncode == 1
+        assert r.stderr.strip() == "dziura: error: unsupported Python version 3.10: dziura reads CPython 3.11 and newer"
+    finally:
+        p.kill()
+        p.wait()

@@ -68,6 +68,8 @@ enum Command {
     Record(crate::sampling_cli::RecordArgs),
     /// Print the current Python stack of every thread of a running process, once
     Dump(crate::sampling_cli::DumpArgs),
+    /// A live, refreshing view of the functions a running process spends its time in
+    Top(crate::sampling_cli::TopArgs),
     /// Print a saved profile (a pstats file from dziura or cProfile)
     Show {
         file: PathBuf,
@@ -112,6 +114,7 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
         Command::Show { file, view } => show(py, &file, &view),
         Command::Record(args) => crate::sampling_cli::record(py, args).map_err(|e| Fail(e.0, e.1)),
         Command::Dump(args) => crate::sampling_cli::dump(py, args).map_err(|e| Fail(e.0, e.1)),
+        Command::Top(args) => crate::sampling_cli::top(py, args).map_err(|e| Fail(e.0, e.1)),
     };
     match result {
         Ok(code) => Ok(code),

@@ -68,6 +68,7 @@ impl Spy {
         let minor = interpreter.minor();
         let layout = match minor {
             11 => Layout::v3_11(),
+            12 => Layout::v3_12(),
             13.. => {
                 let raw = process.read_vec(interpreter.runtime, DEBUG_OFFSETS_LEN)?;
                 Layout::from_debug_offsets(&raw, minor)?
@@ -257,7 +258,12 @@ impl Spy {
         let head = self.process.read_vec(addr, l.compact_size as usize)?;
         let length = u64_at(&head, l.unicode_length as usize);
         let state = u32_at(&head, l.unicode_state as usize);
-        let (kind, compact, ascii) = ((state >> 2) & 7, (state >> 5) & 1, (state >> 6) & 1);
+        let k = l.unicode_kind_shift;
+        let (kind, compact, ascii) = (
+            (state >> k) & 7,
+            (state >> (k + 3)) & 1,
+            (state >> (k + 4)) & 1,
+        );
         if compact == 0 || !matches!(kind, 1 | 2 | 4) || length > MAX_STRING {
             return Err(RemoteError::Torn(format!("not a compact str at {addr:#x}")));
         }

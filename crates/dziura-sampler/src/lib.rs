@@ -182,7 +182,8 @@ pub fn thread_name(pid: i32, native_id: u64) -> String {
     dziura_remote::spy::thread_comm(pid, native_id).unwrap_or_else(|| format!("thread {native_id}"))
 }
 
-fn keep(t: &ThreadStack, o: &Options, pid: i32, names: &mut HashMap<u64, String>) -> bool {
+/// Whether a thread's stack counts under these options.
+pub fn keep(t: &ThreadStack, o: &Options, pid: i32, names: &mut HashMap<u64, String>) -> bool {
     if t.frames.is_empty() || (o.gil_only && !t.holds_gil) || (!o.idle && !t.active) {
         return false;
     }
