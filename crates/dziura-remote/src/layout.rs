@@ -36,6 +36,9 @@ pub struct Layout {
     pub ts_next: u64,
     pub ts_thread_id: u64,
     pub ts_native_thread_id: u64,
+    /// `tstate->datastack_chunk`: the newest chunk of the thread's frame stack, copied in one
+    /// read so that walking its frames needs no read each.
+    pub ts_datastack_chunk: u64,
     pub current_frame: CurrentFrame,
     pub frame_code: u64,
     pub frame_previous: u64,
@@ -89,6 +92,7 @@ impl Layout {
             ts_next: 8,
             ts_thread_id: 152,
             ts_native_thread_id: 160,
+            ts_datastack_chunk: 296,
             current_frame: CurrentFrame::ViaCFrame {
                 cframe: 56,
                 current_frame: 8,
@@ -173,6 +177,7 @@ impl Layout {
             ts_next: 8,
             ts_thread_id: 136,
             ts_native_thread_id: 144,
+            ts_datastack_chunk: 232, // gcc offsetof on the 3.12.1 headers
             current_frame: CurrentFrame::ViaCFrame {
                 cframe: 56,
                 current_frame: 0,
@@ -269,6 +274,7 @@ impl Layout {
             ts_next: w("thread_state.next")?,
             ts_thread_id: w("thread_state.thread_id")?,
             ts_native_thread_id: w("thread_state.native_thread_id")?,
+            ts_datastack_chunk: w("thread_state.datastack_chunk")?,
             current_frame: CurrentFrame::Direct(w("thread_state.current_frame")?),
             frame_code: w("interpreter_frame.executable")?,
             frame_previous: w("interpreter_frame.previous")?,

@@ -14,6 +14,23 @@ use crate::RemoteError;
 const MAX_FRAMES: usize = 65_536;
 const MAX_THREADS: usize = 16_384;
 const MAX_STRING: u64 = 4096;
+/// `_PyStackChunk` is `{previous, size, top, data[]}`.
+const CHUNK_HEADER: usize = 24;
+const MAX_CHUNKS: usize = 8;
+/// Bigger chunks (very deep recursion) are walked frame by frame instead of copied.
+const MAX_CHUNK_BYTES: u64 = 4 << 20;
+
+/// Copies of frame-stack chunks: (address, bytes).
+struct Chunks(Vec<(u64, Vec<u8>)>);
+
+impl Chunks {
+    fn get(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        self.0.iter().find_map(|(start, data)| {
+            let off = usize::try_from(addr.checked_sub(*start)?).ok()?;
+            data.get(off..off.checked_add(len)?)
+        })
+    }
+}
 
 /// What the walker knows of a code object.
 #[derive(Debug, PartialEq, Eq)]
@@ -53,6 +70,7 @@ pub struct Spy {
     /// Code objects by (address, header fields), so a reused address is never misnamed.
     codes: HashMap<(u64, u64, u64, u64), Arc<CodeInfo>>,
     strings: HashMap<u64, Arc<str>>,
+    stat_files: HashMap<u64, std::fs::File>,
     code_type: Option<u64>,
     frame_len: usize,
     code_len: usize,
@@ -99,7 +117,8 @@ impl Spy {
         }
         .max(layout.ts_next)
         .max(layout.ts_native_thread_id)
-        .max(layout.ts_thread_id) as usize
+        .max(layout.ts_thread_id)
+        .max(layout.ts_datastack_chunk) as usize
             + 8;
         Ok(Spy {
             process,
@@ -107,6 +126,7 @@ impl Spy {
             layout,
             codes: HashMap::new(),
             strings: HashMap::new(),
+            stat_files: HashMap::new(),
             code_type: None,
             frame_len,
             code_len,
@@ -116,6 +136,28 @@ impl Spy {
 
     pub fn pid(&self) -> i32 {
         self.process.pid
+    }
+
+    /// Whether a thread is on a CPU, from its `/proc` stat file kept open between samples (a
+    /// `pread` instead of open, read and close each time).
+    fn is_running(&mut self, tid: u64) -> bool {
+        use std::os::unix::fs::FileExt;
+        let pid = self.process.pid;
+        let file = match self.stat_files.entry(tid) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let Ok(f) = std::fs::File::open(format!("/proc/{pid}/task/{tid}/stat")) else {
+                    return false;
+                };
+                v.insert(f)
+            }
+        };
+        let mut buf = [0u8; 512];
+        let Ok(n) = file.read_at(&mut buf, 0) else {
+            self.stat_files.remove(&tid);
+            return false;
+        };
+        state_is_running(&buf[..n])
     }
 
     /// The stacks of all threads now. A thread whose stack changed under the read is reported
@@ -160,20 +202,42 @@ impl Spy {
                 }
                 CurrentFrame::Direct(off) => u64_at(&ts, off as usize),
             };
-            let frames = self.walk(frame)?;
+            let chunks = self.chunks(u64_at(&ts, l.ts_datastack_chunk as usize));
+            let frames = self.walk(frame, &chunks)?;
             out.push(ThreadStack {
                 native_id,
                 thread_id: u64_at(&ts, l.ts_thread_id as usize),
                 frames,
                 holds_gil: locked != 0 && holder == tstate,
-                active: is_running(self.process.pid, native_id),
+                active: self.is_running(native_id),
             });
             tstate = u64_at(&ts, l.ts_next as usize);
         }
         Ok(out)
     }
 
-    fn walk(&mut self, mut frame: u64) -> Result<Vec<RemoteFrame>, RemoteError> {
+    /// Copies of the thread's frame-stack chunks, newest first: most frames are read from here
+    /// instead of one system call each. Unreadable or implausible chunks are just left out.
+    fn chunks(&self, mut chunk: u64) -> Chunks {
+        let mut out = Vec::new();
+        while chunk != 0 && out.len() < MAX_CHUNKS {
+            let Ok(head) = self.process.read_vec(chunk, CHUNK_HEADER) else {
+                break;
+            };
+            let size = u64_at(&head, 8);
+            if !(CHUNK_HEADER as u64..=MAX_CHUNK_BYTES).contains(&size) {
+                break;
+            }
+            let Ok(data) = self.process.read_vec(chunk, size as usize) else {
+                break;
+            };
+            out.push((chunk, data));
+            chunk = u64_at(&head, 0);
+        }
+        Chunks(out)
+    }
+
+    fn walk(&mut self, mut frame: u64, chunks: &Chunks) -> Result<Vec<RemoteFrame>, RemoteError> {
         let l = &self.layout;
         let (code_off, prev_off, instr_off, owner_off) = (
             l.frame_code as usize,
@@ -182,21 +246,43 @@ impl Spy {
             l.frame_owner as usize,
         );
         let (cstack, adaptive) = (l.owner_cstack, l.code_adaptive);
-        let mut frames = Vec::new();
+        // First the chain of frames (code, instruction), then all code objects in one read.
+        let mut raw: Vec<(u64, u64)> = Vec::new();
         let mut buf = vec![0u8; self.frame_len];
+        let mut seen = 0usize;
         while frame != 0 {
-            if frames.len() >= MAX_FRAMES {
+            seen += 1;
+            if seen > MAX_FRAMES {
                 return Err(RemoteError::Torn("frame chain does not end".into()));
             }
-            self.process.read(frame, &mut buf)?;
-            let owner = buf[owner_off];
-            let code = u64_at(&buf, code_off) & !3; // 3.14 tags stack references in the low bits
-            let instr = u64_at(&buf, instr_off);
-            frame = u64_at(&buf, prev_off);
+            let bytes = match chunks.get(frame, self.frame_len) {
+                Some(b) => b,
+                None => {
+                    self.process.read(frame, &mut buf)?;
+                    &buf[..]
+                }
+            };
+            let owner = bytes[owner_off];
+            let code = u64_at(bytes, code_off) & !3; // 3.14 tags stack references in the low bits
+            let instr = u64_at(bytes, instr_off);
+            frame = u64_at(bytes, prev_off);
             if cstack == Some(owner) || code == 0 {
                 continue;
             }
-            let Some(info) = self.code(code)? else {
+            raw.push((code, instr));
+        }
+        let mut distinct: Vec<u64> = raw.iter().map(|r| r.0).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let regions: Vec<(u64, usize)> = distinct.iter().map(|&a| (a, self.code_len)).collect();
+        let heads = self.process.read_batch(&regions)?;
+        let mut infos: HashMap<u64, Option<Arc<CodeInfo>>> = HashMap::with_capacity(distinct.len());
+        for (addr, head) in distinct.iter().zip(&heads) {
+            infos.insert(*addr, self.code(*addr, head)?);
+        }
+        let mut frames = Vec::with_capacity(raw.len());
+        for (code, instr) in raw {
+            let Some(Some(info)) = infos.get(&code) else {
                 continue;
             };
             let start = code + adaptive;
@@ -206,17 +292,19 @@ impl Spy {
                 0
             };
             let line = line_for(&info.linetable, info.firstlineno, index).unwrap_or(0);
-            frames.push(RemoteFrame { code: info, line });
+            frames.push(RemoteFrame {
+                code: info.clone(),
+                line,
+            });
         }
         Ok(frames)
     }
 
     /// The code object at `addr`, or `None` when it is not one (3.13's `f_executable` may hold
     /// other objects).
-    fn code(&mut self, addr: u64) -> Result<Option<Arc<CodeInfo>>, RemoteError> {
+    fn code(&mut self, addr: u64, head: &[u8]) -> Result<Option<Arc<CodeInfo>>, RemoteError> {
         let l = self.layout.clone();
-        let head = self.process.read_vec(addr, self.code_len)?;
-        let ob_type = u64_at(&head, l.ob_type as usize);
+        let ob_type = u64_at(head, l.ob_type as usize);
         match self.code_type {
             Some(t) if t != ob_type => return Ok(None),
             Some(_) => {}
@@ -229,15 +317,15 @@ impl Spy {
                 self.code_type = Some(ob_type);
             }
         }
-        let qualname = u64_at(&head, l.code_qualname as usize);
-        let filename = u64_at(&head, l.code_filename as usize);
-        let linetable = u64_at(&head, l.code_linetable as usize);
+        let qualname = u64_at(head, l.code_qualname as usize);
+        let filename = u64_at(head, l.code_filename as usize);
+        let linetable = u64_at(head, l.code_linetable as usize);
         let key = (addr, qualname, filename, linetable);
         if let Some(c) = self.codes.get(&key) {
             return Ok(Some(c.clone()));
         }
-        let firstlineno = u32_at(&head, l.code_firstlineno as usize);
-        let name = u64_at(&head, l.code_name as usize);
+        let firstlineno = u32_at(head, l.code_firstlineno as usize);
+        let name = u64_at(head, l.code_name as usize);
         let info = Arc::new(CodeInfo {
             name: self.string(name)?.to_string(),
             qualname: self.string(qualname)?.to_string(),
@@ -312,13 +400,15 @@ impl Spy {
 
 /// Whether the thread is on a CPU now (`R` in `/proc/PID/task/TID/stat`).
 pub fn is_running(pid: i32, tid: u64) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+    std::fs::read(format!("/proc/{pid}/task/{tid}/stat")).is_ok_and(|b| state_is_running(&b))
+}
+
+fn state_is_running(stat: &[u8]) -> bool {
+    // The state follows the parenthesised command name, which may itself contain ") ".
+    let Some(i) = stat.iter().rposition(|&c| c == b')') else {
         return false;
     };
-    // The state follows the parenthesised command name, which may itself contain ") ".
-    stat.rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next())
-        .is_some_and(|s| s == "R")
+    stat[i + 1..].iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'R')
 }
 
 /// The kernel's name of a thread (`comm`).
