@@ -253,3 +253,36 @@ def test_unsupported_version_is_named():
     finally:
         p.kill()
         p.wait()
+
+
+def _busy_for(seconds):
+    end = time.perf_counter() + seconds
+    n = 0
+    while time.perf_counter() < end:
+        n += 1
+    return n
+
+
+def test_python_api_samples_this_process_and_others(target, tmp_path, capsys):
+    import dziura
+
+    with dziura.Sampler(rate=500) as s:
+        _busy_for(0.6)
+    out = tmp_path / "self.collapsed"
+    s.write(str(out))
+    text = out.read_text()
+    assert "_busy_for (" in text and "test_python_api_samples_this_process_and_others" in text
+    s.print_stats()
+    assert "_busy_for" in capsys.readouterr().out
+
+    p = target("deep", 3, 30)
+    other = dziura.Sampler(p.pid, rate=200)
+    other.start()
+    time.sleep(0.5)
+    assert other.stop() > 20
+    other.write(str(tmp_path / "other.svg"))
+    assert b"Worker.spin" in (tmp_path / "other.svg").read_bytes()
+    with pytest.raises(RuntimeError, match="not running"):
+        other.stop()
+    with pytest.raises(RuntimeError, match="no process with pid"):
+        dziura.Sampler(999999).start()

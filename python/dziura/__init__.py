@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import sys
 
-from dziura._native import Profile, active
+from dziura._native import Profile, Sampler, active
 
-__all__ = ["Profile", "run", "runctx", "profile", "main"]
+__all__ = ["Profile", "Sampler", "run", "runctx", "profile", "main"]
 
 
 def run(statement, filename=None, sort=-1):

@@ -3,6 +3,7 @@
 mod cli;
 mod collected;
 mod profile;
+mod sampler;
 mod sampling_cli;
 mod views;
 
@@ -11,6 +12,7 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<profile::Profile>()?;
+    m.add_class::<sampler::Sampler>()?;
     m.add_function(wrap_pyfunction!(cli::main, m)?)?;
     m.add_function(wrap_pyfunction!(profile::active, m)?)?;
     m.add_function(wrap_pyfunction!(profile::_noop_hook, m)?)?;
