@@ -286,3 +286,33 @@ def test_python_api_samples_this_process_and_others(target, tmp_path, capsys):
         other.stop()
     with pytest.raises(RuntimeError, match="no process with pid"):
         dziura.Sampler(999999).start()
+
+
+def test_blocking_mode_reads_and_lets_the_target_go(target, tmp_path):
+    p = target("threads", 3, 30)
+    out = tmp_path / "blocking.collapsed"
+    r = dz("record", "--pid", p.pid, "-d", 1, "-r", 100, "--blocking", "--idle", "-o", out)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert "Worker.spin" in text and "Event.wait" in text
+    time.sleep(0.2)
+    state = next(line for line in open(f"/proc/{p.pid}/status") if line.startswith("State:"))
+    assert "t (tracing stop)" not in state and "T (stopped)" not in state
+
+
+def test_subprocesses_are_followed(tmp_path):
+    parent = tmp_path / "parent.py"
+    parent.write_text(
+        "import subprocess, sys\n"
+        f"kids = [subprocess.Popen([sys.executable, {TARGET!r}, 'deep', '2', '1.5'], stdout=subprocess.DEVNULL) for _ in range(2)]\n"
+        "subprocess.Popen(['sleep', '1'])\n"
+        "for k in kids:\n    k.wait()\n"
+    )
+    out = tmp_path / "sub.collapsed"
+    r = subprocess.run([*DZIURA, "record", "--subprocesses", "--threads", "--idle", "-r", "200", "-o", str(out), "--",
+                        sys.executable, str(parent)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    roots = {line.split(";")[0] for line in out.read_text().splitlines()}
+    children = {root for root in roots if "(pid " in root}
+    assert len(children) == 2, roots
+    assert all("Worker.spin" in line for line in out.read_text().splitlines() if "(pid " in line.split(";")[0] and "deep" in line)

@@ -54,10 +54,11 @@ pub struct RecordArgs {
     /// Never stop the target (the default; dziura only reads its memory)
     #[arg(long, conflicts_with = "blocking")]
     nonblocking: bool,
-    /// Stop the target for each sample (not available yet: dziura's reads are consistent without it)
+    /// Stop the target's threads while each sample is read (slows the target; rarely needed,
+    /// since torn reads are detected and retried)
     #[arg(long)]
     blocking: bool,
-    /// Also sample child processes (not available yet)
+    /// Also sample the Python processes the target starts (each thread named with its pid)
     #[arg(short, long)]
     subprocesses: bool,
     /// Output format: flamegraph, speedscope, collapsed, table, pstats, chrome, callgrind, pprof
@@ -171,18 +172,6 @@ extern "C" fn on_usr1(_: libc::c_int) {
 }
 
 pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
-    if args.blocking {
-        return Err(Fail(
-            2,
-            "--blocking is not available yet; dziura samples without stopping the target".into(),
-        ));
-    }
-    if args.subprocesses {
-        return Err(Fail(
-            2,
-            "--subprocesses is not available yet; give the --pid of the process to sample".into(),
-        ));
-    }
     if !(args.rate > 0.0 && args.rate <= 100_000.0) {
         return Err(Fail(
             2,
@@ -234,6 +223,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
             return Err(e);
         }
     };
+    spy.blocking = args.blocking;
     let output = args
         .output
         .clone()
@@ -250,6 +240,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         gil_only: args.gil,
         threads,
         timeline: matches!(format, Format::Speedscope | Format::Chrome),
+        subprocesses: args.subprocesses,
     };
     let meta = Metadata {
         python_version: spy.interpreter.version_string(),

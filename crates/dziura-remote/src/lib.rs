@@ -4,6 +4,7 @@
 pub mod binary;
 pub mod layout;
 pub mod linetable;
+pub mod pause;
 pub mod process;
 pub mod spy;
 

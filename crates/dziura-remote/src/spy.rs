@@ -71,6 +71,8 @@ pub struct Spy {
     codes: HashMap<(u64, u64, u64, u64), Arc<CodeInfo>>,
     strings: HashMap<u64, Arc<str>>,
     stat_files: HashMap<u64, std::fs::File>,
+    /// Stop the target's threads while reading each sample (`--blocking`).
+    pub blocking: bool,
     code_type: Option<u64>,
     frame_len: usize,
     code_len: usize,
@@ -127,6 +129,7 @@ impl Spy {
             codes: HashMap::new(),
             strings: HashMap::new(),
             stat_files: HashMap::new(),
+            blocking: false,
             code_type: None,
             frame_len,
             code_len,
@@ -163,6 +166,24 @@ impl Spy {
     /// The stacks of all threads now. A thread whose stack changed under the read is reported
     /// as an error, never as a wrong stack.
     pub fn threads(&mut self) -> Result<Vec<ThreadStack>, RemoteError> {
+        if !self.blocking {
+            return self.read_threads(None);
+        }
+        // A stopped thread always looks idle, so which threads run is read before stopping them.
+        let pid = self.process.pid;
+        let running: HashMap<u64, bool> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map_err(|_| RemoteError::Exited(pid))?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+            .map(|tid| (tid, self.is_running(tid)))
+            .collect();
+        let _paused = crate::pause::Pause::new(pid)?;
+        self.read_threads(Some(&running))
+    }
+
+    fn read_threads(
+        &mut self,
+        running: Option<&HashMap<u64, bool>>,
+    ) -> Result<Vec<ThreadStack>, RemoteError> {
         let l = self.layout.clone();
         let runtime = self.interpreter.runtime;
         let interp = self.process.u64(runtime + l.interpreters_head)?;
@@ -209,7 +230,10 @@ impl Spy {
                 thread_id: u64_at(&ts, l.ts_thread_id as usize),
                 frames,
                 holds_gil: locked != 0 && holder == tstate,
-                active: self.is_running(native_id),
+                active: match running {
+                    Some(r) => r.get(&native_id).copied().unwrap_or(false),
+                    None => self.is_running(native_id),
+                },
             });
             tstate = u64_at(&ts, l.ts_next as usize);
         }

@@ -31,6 +31,8 @@ pub struct Options {
     pub threads: ThreadFilter,
     /// Record a timeline (each sample's time), for speedscope and Chrome views.
     pub timeline: bool,
+    /// Also sample the Python processes the target starts (found ten times a second).
+    pub subprocesses: bool,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
             gil_only: false,
             threads: ThreadFilter::All,
             timeline: true,
+            subprocesses: false,
         }
     }
 }
@@ -94,11 +97,14 @@ impl Recorder {
         }
     }
 
-    fn thread(&mut self, t: &ThreadStack) -> usize {
+    fn thread(&mut self, pid: i32, t: &ThreadStack) -> usize {
         if let Some(&i) = self.thread_index.get(&t.native_id) {
             return i;
         }
-        let name = thread_name(self.pid, t.native_id);
+        let mut name = thread_name(pid, t.native_id);
+        if pid != self.pid {
+            name = format!("{name} (pid {pid})");
+        }
         self.threads.push(ThreadProfile {
             ident: t.thread_id,
             native_id: t.native_id,
@@ -110,9 +116,9 @@ impl Recorder {
         self.threads.len() - 1
     }
 
-    /// Counts one thread's stack, seen at `at`.
-    pub fn add(&mut self, t: &ThreadStack, at: Instant) {
-        let thread = self.thread(t);
+    /// Counts one stack of a thread of process `pid`, seen at `at`.
+    pub fn add(&mut self, pid: i32, t: &ThreadStack, at: Instant) {
+        let thread = self.thread(pid, t);
         let mut ids: Vec<u32> = Vec::with_capacity(t.frames.len());
         for f in t.frames.iter().rev() {
             let key = (std::sync::Arc::as_ptr(&f.code), f.line);
@@ -242,6 +248,10 @@ pub fn run(
     let mut progress = Progress::default();
     let mut names = HashMap::new();
     let pid = spy.pid();
+    let mut children = Children::default();
+    if opts.subprocesses {
+        children.refresh(pid);
+    }
     let stopped = loop {
         if should_stop() {
             break Stopped::Asked;
@@ -262,21 +272,32 @@ pub fn run(
             Ok(threads) => {
                 progress.samples += 1;
                 for t in threads.iter().filter(|t| keep(t, opts, pid, &mut names)) {
-                    recorder.add(t, at);
+                    recorder.add(pid, t, at);
                 }
             }
             Err(e) if e.is_transient() => progress.errors += 1,
             Err(_) => {
-                if !alive(pid) {
+                if !alive(pid) && children.spies.is_empty() {
                     break Stopped::TargetExited;
                 }
                 progress.errors += 1;
             }
         }
-        // Checked ten times a second, not every sample: it costs three system calls.
+        for child in children.spies.iter_mut() {
+            let cpid = child.pid();
+            if let Ok(threads) = read_with_retry(child) {
+                for t in threads.iter().filter(|t| keep(t, opts, cpid, &mut names)) {
+                    recorder.add(cpid, t, at);
+                }
+            }
+        }
+        // Checked ten times a second, not every sample: it costs a few system calls.
         if last_alive.elapsed() >= Duration::from_millis(100) {
             last_alive = Instant::now();
-            if !alive(pid) {
+            if opts.subprocesses {
+                children.refresh(pid);
+            }
+            if !alive(pid) && children.spies.is_empty() {
                 break Stopped::TargetExited;
             }
         }
@@ -288,6 +309,67 @@ pub fn run(
     };
     progress.elapsed = start.elapsed();
     (stopped, progress)
+}
+
+/// The Python processes descended from the target, attached as they appear. Children that are
+/// not Python (or not yet initialised after a few tries) are left alone, never an error.
+#[derive(Default)]
+struct Children {
+    spies: Vec<Spy>,
+    /// Pids that are not Python, or that failed to attach too often.
+    ignored: HashMap<i32, u32>,
+}
+
+impl Children {
+    fn refresh(&mut self, root: i32) {
+        self.spies.retain(|s| alive(s.pid()));
+        for pid in descendants(root) {
+            if self.spies.iter().any(|s| s.pid() == pid)
+                || self.ignored.get(&pid).is_some_and(|n| *n >= 5)
+            {
+                continue;
+            }
+            match Spy::attach(pid).and_then(|mut s| s.threads().map(|_| s)) {
+                Ok(s) => self.spies.push(s),
+                Err(RemoteError::NotPython(..) | RemoteError::Unsupported(_)) => {
+                    self.ignored.insert(pid, u32::MAX);
+                }
+                Err(_) => *self.ignored.entry(pid).or_default() += 1,
+            }
+        }
+    }
+}
+
+/// Every process whose parent chain leads to `root`.
+fn descendants(root: i32) -> Vec<i32> {
+    let mut parent: Vec<(i32, i32)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().nth(1)?.parse::<i32>().ok());
+            if let Some(ppid) = ppid {
+                parent.push((pid, ppid));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        for &(child, pp) in &parent {
+            if pp == p && !out.contains(&child) {
+                out.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    out
 }
 
 /// A torn read is retried once at once: most races last a few instructions.
