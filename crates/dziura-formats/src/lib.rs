@@ -198,7 +198,8 @@ pub fn write(
         Format::Chrome => chrome::write(profile, &opts.chrome)?,
         Format::Callgrind => callgrind::write(profile, &opts.callgrind).into(),
         Format::Pprof => pprof::write(profile, &opts.pprof),
-        Format::Dziura | Format::Html => return Err(FormatError::NotHere(format)),
+        Format::Dziura => return Err(FormatError::NotHere(format)),
+        Format::Html => return Err(FormatError::NotHere(format)),
     })
 }
 

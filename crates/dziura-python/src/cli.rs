@@ -70,6 +70,10 @@ enum Command {
     Dump(crate::sampling_cli::DumpArgs),
     /// A live, refreshing view of the functions a running process spends its time in
     Top(crate::sampling_cli::TopArgs),
+    /// Convert a saved profile to another format
+    Convert(crate::files_cli::ConvertArgs),
+    /// Compare two profiles: what got slower, what got faster, what is new or gone
+    Diff(crate::diff_cli::DiffArgs),
     /// Print a saved profile (a pstats file from dziura or cProfile)
     Show {
         file: PathBuf,
@@ -115,6 +119,8 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
         Command::Record(args) => crate::sampling_cli::record(py, args).map_err(|e| Fail(e.0, e.1)),
         Command::Dump(args) => crate::sampling_cli::dump(py, args).map_err(|e| Fail(e.0, e.1)),
         Command::Top(args) => crate::sampling_cli::top(py, args).map_err(|e| Fail(e.0, e.1)),
+        Command::Convert(args) => crate::files_cli::convert(py, args),
+        Command::Diff(args) => crate::diff_cli::diff(py, args),
     };
     match result {
         Ok(code) => Ok(code),
