@@ -100,7 +100,9 @@ impl Spy {
             .max()
             .unwrap() as usize
             + 8;
-        let frame_len = frame_len.max(layout.frame_owner as usize + 1);
+        let frame_len = frame_len
+            .max(layout.frame_owner as usize + 1)
+            .max(layout.frame_tlbc_index.map_or(0, |o| o as usize + 4));
         let code_len = [
             layout.code_filename,
             layout.code_name,
@@ -108,6 +110,7 @@ impl Spy {
             layout.code_linetable,
             layout.code_firstlineno,
             layout.ob_type,
+            layout.code_tlbc.unwrap_or(0),
         ]
         .into_iter()
         .max()
@@ -270,8 +273,10 @@ impl Spy {
             l.frame_owner as usize,
         );
         let (cstack, adaptive) = (l.owner_cstack, l.code_adaptive);
-        // First the chain of frames (code, instruction), then all code objects in one read.
-        let mut raw: Vec<(u64, u64)> = Vec::new();
+        let tlbc = l.frame_tlbc_index.zip(l.code_tlbc);
+        // First the chain of frames (code, instruction, per-thread bytecode index), then all code
+        // objects in one read.
+        let mut raw: Vec<(u64, u64, i32)> = Vec::new();
         let mut buf = vec![0u8; self.frame_len];
         let mut seen = 0usize;
         while frame != 0 {
@@ -289,11 +294,12 @@ impl Spy {
             let owner = bytes[owner_off];
             let code = u64_at(bytes, code_off) & !3; // 3.14 tags stack references in the low bits
             let instr = u64_at(bytes, instr_off);
+            let tlbc_index = tlbc.map_or(-1, |(f, _)| u32_at(bytes, f as usize) as i32);
             frame = u64_at(bytes, prev_off);
             if cstack == Some(owner) || code == 0 {
                 continue;
             }
-            raw.push((code, instr));
+            raw.push((code, instr, tlbc_index));
         }
         let mut distinct: Vec<u64> = raw.iter().map(|r| r.0).collect();
         distinct.sort_unstable();
@@ -305,11 +311,28 @@ impl Spy {
             infos.insert(*addr, self.code(*addr, head)?);
         }
         let mut frames = Vec::with_capacity(raw.len());
-        for (code, instr) in raw {
+        let heads_by_addr: HashMap<u64, &Vec<u8>> = distinct.iter().copied().zip(&heads).collect();
+        for (code, instr, tlbc_index) in raw {
             let Some(Some(info)) = infos.get(&code) else {
                 continue;
             };
-            let start = code + adaptive;
+            let mut start = code + adaptive;
+            // Free-threaded 3.14 may run a per-thread copy of the bytecode: `co_tlbc` points at
+            // `{size, entries[size]}` and the frame says which entry.
+            if let (Some((_, co_tlbc)), Some(head)) = (tlbc, heads_by_addr.get(&code)) {
+                let array = u64_at(head, co_tlbc as usize);
+                if tlbc_index > 0 && array != 0 {
+                    if let Ok(size) = self.process.u64(array) {
+                        if (tlbc_index as u64) < size {
+                            if let Ok(base) = self.process.u64(array + 8 + 8 * tlbc_index as u64) {
+                                if base != 0 {
+                                    start = base;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             let index = if instr >= start {
                 ((instr - start) / 2) as usize
             } else {
