@@ -1,27 +1,116 @@
 //! `dziura diff`: what changed between two profiles.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use dziura_diff::{DiffFlamegraphOptions, SortBy};
 use pyo3::prelude::*;
 
 use crate::cli::Fail;
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
-    /// The earlier profile
+    /// The earlier profile (a pstats file)
     before: PathBuf,
-    /// The later profile
+    /// The later profile (a pstats file)
     after: PathBuf,
+    /// Order by the biggest increase of: own (own-time share), cum (cumulative-time share) or calls
+    #[arg(short = 's', long = "sort", default_value = "own")]
+    sort: String,
+    /// Show at most N rows
+    #[arg(short = 'l', long = "limit", value_name = "N")]
+    limit: Option<usize>,
+    /// Output: table, svg (or flamegraph: a differential flame graph) or html
+    #[arg(short = 'f', long = "format", value_name = "FORMAT")]
+    format: Option<String>,
+    /// Write to FILE instead of standard output (the format follows a .svg or .html extension)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
-pub fn diff(_py: Python<'_>, args: DiffArgs) -> Result<i32, Fail> {
-    Err(Fail(
-        2,
-        format!(
-            "comparing {} with {} is not available yet",
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Out {
+    Table,
+    Svg,
+    Html,
+}
+
+fn out_format(args: &DiffArgs) -> Result<Out, Fail> {
+    if let Some(f) = &args.format {
+        return match f.trim().to_ascii_lowercase().as_str() {
+            "table" | "text" | "txt" => Ok(Out::Table),
+            "svg" | "flamegraph" => Ok(Out::Svg),
+            "html" => Ok(Out::Html),
+            _ => Err(Fail(
+                2,
+                format!("unknown diff format '{f}' (valid formats: table, svg, flamegraph, html)"),
+            )),
+        };
+    }
+    let ext = args
+        .output
+        .as_ref()
+        .and_then(|p| p.extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    Ok(match ext.as_deref() {
+        Some("svg") => Out::Svg,
+        Some("html" | "htm") => Out::Html,
+        _ => Out::Table,
+    })
+}
+
+/// Reads a saved profile. Only pstats files for now: dziura's own files (which keep samples,
+/// needed for flame graph diffs) are read once the file crate lands.
+fn read_profile(path: &Path) -> Result<dziura_model::Profile, Fail> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))?;
+    let graph = dziura_pstats::read(&bytes)
+        .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))?;
+    Ok(dziura_model::Profile {
+        threads: vec![dziura_model::ThreadProfile {
+            graph,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+pub fn diff(py: Python<'_>, args: DiffArgs) -> Result<i32, Fail> {
+    let sort = SortBy::from_name(&args.sort).ok_or_else(|| {
+        Fail(
+            2,
+            format!(
+                "unknown sort key '{}' (valid keys: own, cum, calls)",
+                args.sort
+            ),
+        )
+    })?;
+    let out = out_format(&args)?;
+    let before = read_profile(&args.before)?;
+    let after = read_profile(&args.after)?;
+    let d = dziura_diff::diff(&before, &after, sort).map_err(|e| Fail(1, e.to_string()))?;
+    let table = dziura_diff::render_table(&d, args.limit);
+    let opts = DiffFlamegraphOptions {
+        title: format!(
+            "dziura diff {} {}",
             args.before.display(),
             args.after.display()
         ),
-    ))
+        ..Default::default()
+    };
+    let fg_err = |e: dziura_diff::DiffError| Fail(1, e.to_string());
+    let bytes = match out {
+        Out::Table => table.into_bytes(),
+        Out::Svg => dziura_diff::flamegraph(&before, &after, &opts).map_err(fg_err)?,
+        Out::Html => dziura_diff::html(&before, &after, &opts, &table)
+            .map_err(fg_err)?
+            .into_bytes(),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, &bytes)
+            .map_err(|e| Fail(1, format!("cannot write '{}': {e}", path.display())))?,
+        None => crate::views::write_stdout(py, &String::from_utf8_lossy(&bytes))?,
+    }
+    Ok(0)
 }
