@@ -206,6 +206,16 @@ fn sort_rows(rows: &mut [Row], sort: SortBy) {
     });
 }
 
+/// Percentage points with a sign; a change that rounds to nothing is `+0.00`, never `-0.00`.
+fn points(x: f64) -> String {
+    let s = format!("{x:+.2}");
+    if s == "-0.00" {
+        "+0.00".into()
+    } else {
+        s
+    }
+}
+
 fn secs(t: f64) -> String {
     if t == 0.0 {
         "0".into()
@@ -272,8 +282,8 @@ pub fn render_table(d: &Diff, limit: Option<usize>) -> String {
                 Status::Gone => "[gone] ",
             };
             [
-                format!("{:+.2}", r.d_own_pct()),
-                format!("{:+.2}", r.d_cum_pct()),
+                points(r.d_own_pct()),
+                points(r.d_cum_pct()),
                 format!("{}→{}", secs(r.before.own_time), secs(r.after.own_time)),
                 format!("{}→{}", secs(r.before.cum_time), secs(r.after.cum_time)),
                 format!("{}→{}", calls_text(&r.before), calls_text(&r.after)),
@@ -416,14 +426,17 @@ pub fn html(
 ) -> Result<String, DiffError> {
     let svg = flamegraph(before, after, opts)?;
     let svg = String::from_utf8_lossy(&svg);
-    // The XML prolog and doctype belong to a standalone file, not inside HTML.
+    // The XML prolog and doctype belong to a standalone file, not inside HTML. Browsers do not
+    // all fire `load` on an inline <svg>, so the page starts inferno's script itself.
     let start = svg.find("<svg").unwrap_or(0);
+    let svg = svg[start..].replacen(" onload=\"init(evt)\"", "", 1);
     let title = escape_html(&opts.title);
     Ok(format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>{title}</title>\n<style>body{{margin:0;font-family:sans-serif}}\
-         pre{{margin:1em;font-size:12px}}</style>\n</head>\n<body>\n{}\n<pre>{}</pre>\n</body>\n</html>\n",
-        &svg[start..],
+         <title>{title}</title>\n<style>body{{margin:0;font-family:sans-serif}}body>svg{{display:block;width:100%}}\
+         pre{{margin:1em;font-size:12px}}</style>\n</head>\n<body>\n{}\n<script>document.addEventListener(\"DOMContentLoaded\", function () {{ init(null); }});</script>\n\
+         <pre>{}</pre>\n</body>\n</html>\n",
+        svg,
         escape_html(table)
     ))
 }
@@ -604,5 +617,11 @@ mod tests {
         assert!(page.starts_with("<!DOCTYPE html>"));
         assert!(!page.contains("<?xml"));
         assert!(page.contains("<svg") && page.contains("a &lt;b&gt; &amp; c"));
+        assert!(!page.contains("onload=") && page.contains("init(null)"));
+        if let Some(dir) = std::env::var_os("DZIURA_DIFF_DUMP") {
+            let dir = std::path::PathBuf::from(dir);
+            std::fs::write(dir.join("diff.svg"), &svg).unwrap();
+            std::fs::write(dir.join("diff.html"), &page).unwrap();
+        }
     }
 }
