@@ -1,9 +1,11 @@
 """`dziura diff BEFORE AFTER`: a planted slowdown comes out on top, for traced and sampled runs."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -149,18 +151,23 @@ def test_output_file(traced_pair, tmp_path):
     assert rows(out.read_text())[0].endswith("(slow)")
 
 
-def test_sampled_runs(tmp_path):
-    # The sampler writes pstats here; dziura files (which keep the stacks a flame graph diff
-    # needs) are not read by `diff` yet, so this checks the table of two sampled runs.
+def record(tmp_path, fmt):
     prog = tmp_path / "sprog.py"
     prog.write_text(SAMPLED)
-    before, after = tmp_path / "sb.prof", tmp_path / "sa.prof"
-    for path, factor in ((before, "1"), (after, "5")):
-        r = dz("record", "-r", "500", "-f", "pstats", "-o", path, "--", sys.executable, prog,
-               env={"SLOW_FACTOR": factor})
+    out = []
+    for name, factor in (("before", "1"), ("after", "5")):
+        path = tmp_path / f"{name}.{fmt}"
+        r = dz("record", "-r", "500", "-f", fmt, "-o", path, "--", sys.executable, prog, env={"SLOW_FACTOR": factor})
         if r.returncode != 0 and "permission" in r.stderr.lower():
             pytest.skip(f"cannot sample here: {r.stderr.strip()}")
         assert r.returncode == 0, r.stderr
+        out.append(path)
+    return out
+
+
+def test_sampled_runs_saved_as_pstats(tmp_path):
+    # A sampled run saved as pstats compares as call counts: the table works, flame graphs not.
+    before, after = record(tmp_path, "pstats")
     r = dz("diff", before, after)
     assert r.returncode == 0, r.stderr
     assert rows(r.stdout)[0].endswith("sprog.py:4(slow)"), r.stdout
@@ -168,6 +175,44 @@ def test_sampled_runs(tmp_path):
     assert float(steady.split()[0]) < 0, r.stdout
 
 
-def test_sampled_flame_graph_diff_needs_dziura_files():
-    pytest.skip("reading dziura files (with samples) into `dziura diff` waits for the dziura-file crate; "
-                "the differential SVG is tested in Rust (crates/dziura-diff)")
+def test_sampled_runs_saved_as_folded_stacks(tmp_path):
+    # Folded stacks keep the stacks: table in samples, and a differential flame graph.
+    # (dziura's own files are not read by `diff` yet.)
+    before, after = record(tmp_path, "collapsed")
+    r = dz("diff", before, after, "-l", "3")
+    assert r.returncode == 0, r.stderr
+    assert re.match(r"total \d+ → \d+ samples", r.stdout), r.stdout
+    assert rows(r.stdout)[0].endswith("sprog.py:0(slow)"), r.stdout
+    assert len(rows(r.stdout)) == 3
+
+    svg = tmp_path / "diff.svg"
+    r = dz("diff", before, after, "-o", svg)
+    assert r.returncode == 0, r.stderr
+    root = ET.parse(svg).getroot()
+    fills = {e.get("fill") for e in root.iter("{http://www.w3.org/2000/svg}rect")}
+    red = {f for f in fills if f and f.startswith("rgb(255,") and not f.endswith(",255)")}
+    blue = {f for f in fills if f and f.endswith(",255)") and not f.startswith("rgb(255,")}
+    assert red and blue, fills
+    titles = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    # slow's busiest line grew its share (hover text: "NAME (N samples, P%; +D%)").
+    slow = [t for t in titles if t.startswith("slow (sprog.py:")]
+    busiest = max(slow, key=lambda t: int(re.search(r"\(([\d,]+) samples", t).group(1).replace(",", "")))
+    assert "; +" in busiest, titles
+
+    html = tmp_path / "diff.html"
+    r = dz("diff", before, after, "-f", "html", "-o", html)
+    assert r.returncode == 0, r.stderr
+    page = html.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<?xml" not in page
+    assert "src=" not in page and "href=\"http" not in page  # self-contained
+    assert "Δown%" in page and "sprog.py:0(slow)" in page
+
+    # A traced profile against a sampled one is refused.
+    prog = tmp_path / "prog.py"
+    prog.write_text(TRACED)
+    traced = tmp_path / "traced.prof"
+    assert dz("run", "-o", traced, prog).returncode == 0
+    r = dz("diff", traced, after)
+    assert r.returncode == 1
+    assert r.stderr == ("dziura: error: cannot compare a tracing profile with a sampling profile "
+                        "(different units)\n"), r.stderr

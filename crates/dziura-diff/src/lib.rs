@@ -6,11 +6,15 @@
 //! are then matched on base name, line and name, so profiles taken on machines with different
 //! install paths still line up.
 
+mod folded;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use dziura_formats::collapsed::{self, CollapsedOptions};
 use dziura_model::{CallStats, FuncKey, Profile};
+
+pub use folded::{read_folded, FoldedError};
 
 /// Why two profiles could not be compared.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +124,9 @@ pub struct Diff {
     /// Total calls of each run (samples, for sampling profiles).
     pub calls: (u64, u64),
     pub sort: SortBy,
+    /// Times are sample counts, not seconds: a sampling profile without an interval (read
+    /// from folded stacks) was compared.
+    pub in_samples: bool,
 }
 
 /// Compares `before` with `after`.
@@ -128,8 +135,20 @@ pub fn diff(before: &Profile, after: &Profile, sort: SortBy) -> Result<Diff, Dif
     if kind(after) != k {
         return Err(DiffError::MixedKinds);
     }
-    let gb = dziura_formats::call_graph(before, None);
-    let ga = dziura_formats::call_graph(after, None);
+    // Without a sampling interval the samples themselves are the unit of time.
+    let in_samples = k == Kind::Sampling
+        && [before, after]
+            .iter()
+            .any(|p| p.samples.as_ref().is_some_and(|s| s.interval <= 0.0));
+    let graph = |p: &Profile| match &p.samples {
+        Some(s) if in_samples => {
+            let mut s = s.clone();
+            s.interval = 1.0;
+            s.call_graph(None)
+        }
+        _ => dziura_formats::call_graph(p, None),
+    };
+    let (gb, ga) = (graph(before), graph(after));
     let (_, _, tb) = gb.totals();
     let (_, _, ta) = ga.totals();
     let calls = match k {
@@ -189,6 +208,7 @@ pub fn diff(before: &Profile, after: &Profile, sort: SortBy) -> Result<Diff, Dif
         total: (tb, ta),
         calls,
         sort,
+        in_samples,
     })
 }
 
@@ -251,13 +271,17 @@ pub fn render_table(d: &Diff, limit: Option<usize>) -> String {
         Kind::Tracing => "calls",
         Kind::Sampling => "samples",
     };
-    let _ = writeln!(
-        out,
-        "total time {}s → {}s{}, {cb} → {ca} {unit}",
-        secs(tb),
-        secs(ta),
-        pct_change(tb, ta)
-    );
+    if d.in_samples {
+        let _ = writeln!(out, "total {cb} → {ca} samples{}", pct_change(tb, ta));
+    } else {
+        let _ = writeln!(
+            out,
+            "total time {}s → {}s{}, {cb} → {ca} {unit}",
+            secs(tb),
+            secs(ta),
+            pct_change(tb, ta)
+        );
+    }
     let new = d.rows.iter().filter(|r| r.status == Status::New).count();
     let gone = d.rows.iter().filter(|r| r.status == Status::Gone).count();
     let shown = limit.unwrap_or(d.rows.len()).min(d.rows.len());
@@ -273,6 +297,13 @@ pub fn render_table(d: &Diff, limit: Option<usize>) -> String {
     );
     out.push('\n');
 
+    let time = |t: f64| {
+        if d.in_samples {
+            format!("{t:.0}")
+        } else {
+            secs(t)
+        }
+    };
     let cells: Vec<[String; 6]> = d.rows[..shown]
         .iter()
         .map(|r| {
@@ -284,8 +315,8 @@ pub fn render_table(d: &Diff, limit: Option<usize>) -> String {
             [
                 points(r.d_own_pct()),
                 points(r.d_cum_pct()),
-                format!("{}→{}", secs(r.before.own_time), secs(r.after.own_time)),
-                format!("{}→{}", secs(r.before.cum_time), secs(r.after.cum_time)),
+                format!("{}→{}", time(r.before.own_time), time(r.after.own_time)),
+                format!("{}→{}", time(r.before.cum_time), time(r.after.cum_time)),
                 format!("{}→{}", calls_text(&r.before), calls_text(&r.after)),
                 format!("{tag}{}", r.key),
             ]
@@ -360,11 +391,17 @@ pub fn flamegraph(
         (Kind::Tracing, Kind::Tracing) => return Err(DiffError::NeedsSamples),
         _ => return Err(DiffError::MixedKinds),
     }
+    // Folded-stack inputs (no interval) know running lines only: draw their frames as they were.
+    let mut copts = opts.collapsed.clone();
+    if [before, after]
+        .iter()
+        .any(|p| p.samples.as_ref().is_some_and(|s| s.interval <= 0.0))
+    {
+        copts.lines = true;
+    }
     let folded = |p: &Profile| -> Result<String, DiffError> {
         let mut text = String::new();
-        for (stack, n) in
-            collapsed::stacks(p, &opts.collapsed).map_err(|_| DiffError::NeedsSamples)?
-        {
+        for (stack, n) in collapsed::stacks(p, &copts).map_err(|_| DiffError::NeedsSamples)? {
             let _ = writeln!(text, "{stack} {n}");
         }
         Ok(text)
@@ -579,6 +616,29 @@ mod tests {
         assert_eq!(find(&d, "main").before.calls, 100);
         assert!(find(&d, "a").d_own_pct() < 0.0);
         assert!(render_table(&d, None).contains("100 → 210 samples"));
+    }
+
+    #[test]
+    fn folded_stacks_compare_whole_functions_in_samples() {
+        let before = read_folded("main (m.py:9);f (m.py:2) 10\nmain (m.py:9);f (m.py:3) 10\nmain (m.py:10);g (m.py:6) 20\n").unwrap();
+        let after = read_folded("main (m.py:9);f (m.py:2) 30\nmain (m.py:9);f (m.py:3) 30\nmain (m.py:10);g (m.py:6) 20\n").unwrap();
+        let d = diff(&before, &after, SortBy::Own).unwrap();
+        assert!(d.in_samples);
+        assert_eq!(d.rows[0].key, FuncKey::python("m.py", 0, "f"));
+        assert_eq!(
+            (d.rows[0].before.own_time, d.rows[0].after.own_time),
+            (20.0, 60.0)
+        );
+        let text = render_table(&d, None);
+        assert!(
+            text.starts_with("total 40 → 80 samples (+100.0%)"),
+            "{text}"
+        );
+        assert!(text.contains("20→60"), "{text}");
+        let svg =
+            String::from_utf8(flamegraph(&before, &after, &Default::default()).unwrap()).unwrap();
+        // Frames drawn as the input named them, running lines included.
+        assert!(svg.contains("f (m.py:3) (30 samples"), "{svg}");
     }
 
     #[test]

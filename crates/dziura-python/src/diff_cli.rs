@@ -10,9 +10,9 @@ use crate::cli::Fail;
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
-    /// The earlier profile (a pstats file)
+    /// The earlier profile (a pstats file, or folded stacks for a flame graph diff)
     before: PathBuf,
-    /// The later profile (a pstats file)
+    /// The later profile (a pstats file, or folded stacks for a flame graph diff)
     after: PathBuf,
     /// Order by the biggest increase of: own (own-time share), cum (cumulative-time share) or calls
     #[arg(short = 's', long = "sort", default_value = "own")]
@@ -60,13 +60,29 @@ fn out_format(args: &DiffArgs) -> Result<Out, Fail> {
     })
 }
 
-/// Reads a saved profile. Only pstats files for now: dziura's own files (which keep samples,
-/// needed for flame graph diffs) are read once the file crate lands.
+/// Reads a saved profile: a pstats file (from dziura or cProfile; a sampled run saved as pstats
+/// compares as call counts), else folded stacks (`dziura record -f collapsed`, py-spy), which
+/// keep the stacks a flame graph diff needs. dziura's own files are read once the file crate
+/// lands.
 fn read_profile(path: &Path) -> Result<dziura_model::Profile, Fail> {
     let bytes = std::fs::read(path)
         .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))?;
-    let graph = dziura_pstats::read(&bytes)
-        .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))?;
+    let graph = match dziura_pstats::read(&bytes) {
+        Ok(g) => g,
+        Err(e) => {
+            let folded = std::str::from_utf8(&bytes)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .map(dziura_diff::read_folded);
+            return match folded {
+                Some(Ok(p)) => Ok(p),
+                _ => Err(Fail(
+                    1,
+                    format!("cannot read '{}': {e} (nor folded stacks)", path.display()),
+                )),
+            };
+        }
+    };
     Ok(dziura_model::Profile {
         threads: vec![dziura_model::ThreadProfile {
             graph,
