@@ -198,7 +198,7 @@ pub fn write(
         Format::Chrome => chrome::write(profile, &opts.chrome)?,
         Format::Callgrind => callgrind::write(profile, &opts.callgrind).into(),
         Format::Pprof => pprof::write(profile, &opts.pprof),
-        Format::Dziura => return Err(FormatError::NotHere(format)),
+        Format::Dziura => dziura_file::write(profile),
         Format::Html => return Err(FormatError::NotHere(format)),
     })
 }

@@ -7,9 +7,11 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// What identifies a function across runs, exactly as pstats keys it: `(filename, line, name)`.
 /// C functions use the filename `~` and line 0, with a name such as `<built-in method builtins.len>`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FuncKey {
     pub file: String,
     pub line: u32,
@@ -70,7 +72,7 @@ impl fmt::Display for FuncKey {
 }
 
 /// Counts and times of one caller→callee edge, or of one function in total.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallStats {
     /// All calls (`nc`), recursive ones included.
     pub calls: u64,
@@ -92,7 +94,7 @@ impl CallStats {
 }
 
 /// One function's totals and the edges from each of its callers.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FuncStats {
     pub total: CallStats,
     /// Caller function index → stats of the calls made from that caller, in first-seen order.
@@ -109,11 +111,51 @@ impl FuncStats {
 }
 
 /// A call graph: functions in first-seen order with their stats, like one pstats dictionary.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Serialized as its functions and their stats; the key index is rebuilt on load, and a graph
+/// whose keys repeat or whose caller indices point nowhere is refused.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawCallGraph")]
 pub struct CallGraph {
     keys: Vec<FuncKey>,
     stats: Vec<FuncStats>,
+    #[serde(skip)]
     index: HashMap<FuncKey, usize>,
+}
+
+#[derive(Deserialize)]
+struct RawCallGraph {
+    keys: Vec<FuncKey>,
+    stats: Vec<FuncStats>,
+}
+
+impl TryFrom<RawCallGraph> for CallGraph {
+    type Error = String;
+
+    fn try_from(raw: RawCallGraph) -> Result<Self, String> {
+        if raw.keys.len() != raw.stats.len() {
+            return Err("call graph: keys and stats differ in number".into());
+        }
+        let n = raw.keys.len();
+        let mut index = HashMap::with_capacity(n);
+        for (i, k) in raw.keys.iter().enumerate() {
+            if index.insert(k.clone(), i).is_some() {
+                return Err(format!("call graph: function {k} appears twice"));
+            }
+        }
+        if raw
+            .stats
+            .iter()
+            .any(|s| s.callers.iter().any(|(c, _)| *c >= n))
+        {
+            return Err("call graph: a caller index points past the functions".into());
+        }
+        Ok(CallGraph {
+            keys: raw.keys,
+            stats: raw.stats,
+            index,
+        })
+    }
 }
 
 impl CallGraph {
@@ -234,7 +276,7 @@ impl CallGraph {
 }
 
 /// One thread's share of a profile.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ThreadProfile {
     /// `threading.get_ident()` of the thread.
     pub ident: u64,
@@ -245,7 +287,7 @@ pub struct ThreadProfile {
 }
 
 /// What was measured and how, kept with the numbers.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     pub python_version: String,
     pub command: Vec<String>,
@@ -259,7 +301,7 @@ pub struct Metadata {
 }
 
 /// A place a sampled stack passes through: the function and the line it was running.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Frame {
     pub func: FuncKey,
     /// The line being executed (the function's first line is `func.line`).
@@ -267,7 +309,7 @@ pub struct Frame {
 }
 
 /// One distinct stack seen in one thread, root first, and how many samples saw it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stack {
     /// Index into [`Profile::threads`].
     pub thread: usize,
@@ -277,7 +319,7 @@ pub struct Stack {
 }
 
 /// One sample in time order, for views that show when things happened (speedscope, Chrome).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimedSample {
     /// Seconds since [`Metadata::start_time`].
     pub time: f64,
@@ -286,15 +328,75 @@ pub struct TimedSample {
 }
 
 /// Stacks read by a sampler: frames and stacks interned, counts per stack, optional timeline.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Serialized without its indices, which are rebuilt on load; repeated frames or stacks, and
+/// stacks or timeline entries that point nowhere, are refused.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawSamples")]
 pub struct Samples {
     /// Seconds between samples (the weight of one sample).
     pub interval: f64,
     pub frames: Vec<Frame>,
+    #[serde(skip)]
     frame_index: HashMap<Frame, u32>,
     pub stacks: Vec<Stack>,
+    #[serde(skip)]
     stack_index: HashMap<(usize, Vec<u32>), u32>,
     pub timeline: Vec<TimedSample>,
+}
+
+#[derive(Deserialize)]
+struct RawSamples {
+    interval: f64,
+    frames: Vec<Frame>,
+    stacks: Vec<Stack>,
+    timeline: Vec<TimedSample>,
+}
+
+impl TryFrom<RawSamples> for Samples {
+    type Error = String;
+
+    fn try_from(raw: RawSamples) -> Result<Self, String> {
+        if raw.frames.len() > u32::MAX as usize || raw.stacks.len() > u32::MAX as usize {
+            return Err("samples: too many frames or stacks".into());
+        }
+        let mut frame_index = HashMap::with_capacity(raw.frames.len());
+        for (i, f) in raw.frames.iter().enumerate() {
+            if frame_index.insert(f.clone(), i as u32).is_some() {
+                return Err(format!(
+                    "samples: frame {}:{} appears twice",
+                    f.func, f.line
+                ));
+            }
+        }
+        let mut stack_index = HashMap::with_capacity(raw.stacks.len());
+        for (i, st) in raw.stacks.iter().enumerate() {
+            if st.frames.iter().any(|&f| f as usize >= raw.frames.len()) {
+                return Err("samples: a stack points past the frames".into());
+            }
+            if stack_index
+                .insert((st.thread, st.frames.clone()), i as u32)
+                .is_some()
+            {
+                return Err("samples: a stack appears twice".into());
+            }
+        }
+        if raw
+            .timeline
+            .iter()
+            .any(|t| t.stack as usize >= raw.stacks.len())
+        {
+            return Err("samples: a timeline entry points past the stacks".into());
+        }
+        Ok(Samples {
+            interval: raw.interval,
+            frames: raw.frames,
+            frame_index,
+            stacks: raw.stacks,
+            stack_index,
+            timeline: raw.timeline,
+        })
+    }
 }
 
 impl Samples {
@@ -380,7 +482,7 @@ impl Samples {
 }
 
 /// A whole profile: per-thread call graphs (tracing) or stacks (sampling), plus metadata.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     pub threads: Vec<ThreadProfile>,
     pub meta: Metadata,

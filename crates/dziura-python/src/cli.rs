@@ -74,12 +74,8 @@ enum Command {
     Convert(crate::files_cli::ConvertArgs),
     /// Compare two profiles: what got slower, what got faster, what is new or gone
     Diff(crate::diff_cli::DiffArgs),
-    /// Print a saved profile (a pstats file from dziura or cProfile)
-    Show {
-        file: PathBuf,
-        #[command(flatten)]
-        view: ViewArgs,
-    },
+    /// Print a saved profile (a dziura file, or a pstats file from dziura or cProfile) as the table or a call tree
+    Show(crate::files_cli::ShowArgs),
 }
 
 /// A failure to report as `dziura: error: ...` with this exit status.
@@ -115,7 +111,7 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
             module,
             target,
         } => run(py, outfile, &view, threads, module, &target),
-        Command::Show { file, view } => show(py, &file, &view),
+        Command::Show(args) => crate::files_cli::show(py, args),
         Command::Record(args) => crate::sampling_cli::record(py, args).map_err(|e| Fail(e.0, e.1)),
         Command::Dump(args) => crate::sampling_cli::dump(py, args).map_err(|e| Fail(e.0, e.1)),
         Command::Top(args) => crate::sampling_cli::top(py, args).map_err(|e| Fail(e.0, e.1)),
@@ -349,7 +345,14 @@ fn run(
     let model = prof.borrow().model(py);
     match &outfile {
         Some(path) => {
-            std::fs::write(path, dziura_pstats::write(&model.merged())).map_err(|e| {
+            // The format follows the extension (x.dziura, x.speedscope.json, ...); pstats when
+            // it says nothing, as cProfile's -o writes.
+            let format = dziura_formats::Format::from_extension(path)
+                .unwrap_or(dziura_formats::Format::Pstats);
+            let bytes =
+                dziura_formats::write(&model, format, &dziura_formats::WriteOptions::default())
+                    .map_err(|e| Fail(1, format!("cannot write '{}': {e}", path.display())))?;
+            std::fs::write(path, bytes).map_err(|e| {
                 Fail(
                     1,
                     format!("cannot write the output file '{}': {e}", path.display()),
@@ -391,21 +394,4 @@ fn exit_status(py: Python<'_>, err: PyErr) -> i32 {
     } else {
         1
     }
-}
-
-fn show(py: Python<'_>, file: &Path, view: &ViewArgs) -> Result<i32, Fail> {
-    let report = report(view, false)?;
-    let bytes = std::fs::read(file)
-        .map_err(|e| Fail(1, format!("cannot read '{}': {e}", file.display())))?;
-    let graph = dziura_pstats::read(&bytes)
-        .map_err(|e| Fail(1, format!("cannot read '{}': {e}", file.display())))?;
-    let model = dziura_model::Profile {
-        threads: vec![dziura_model::ThreadProfile {
-            graph,
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    views::write_stdout(py, &views::render(&model, &report))?;
-    Ok(0)
 }

@@ -1,11 +1,17 @@
-//! `dziura convert`: saved profiles from one format to another.
+//! `dziura convert` and `dziura show`: saved profiles (dziura or pstats files) converted to
+//! another format, or printed as the cProfile table or as a call tree.
 
-use std::path::PathBuf;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use dziura_formats::{Format, WriteOptions};
+use dziura_model::{FuncKey, Profile};
+use dziura_table::{Restriction, SortSpec, ViewOptions};
 use pyo3::prelude::*;
 
 use crate::cli::Fail;
+use crate::views::{self, Report};
 
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
@@ -19,13 +25,547 @@ pub struct ConvertArgs {
     format: Option<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// The profile to print (a dziura file, or a pstats file from dziura or cProfile)
+    file: PathBuf,
+    /// Sort key, as pstats takes it: tottime, cumulative, calls, pcalls, name, filename, line, nfl, stdname (or a unique prefix)
+    #[arg(short = 's', long = "sort", default_value = "cumulative")]
+    sort: String,
+    /// Restrict the listing: a count (20), a fraction (0.1) or a regular expression; repeatable
+    #[arg(short = 'l', long = "limit")]
+    limit: Vec<String>,
+    /// Also print who called the functions matching PATTERN (use . for all)
+    #[arg(long, value_name = "PATTERN")]
+    callers: Option<String>,
+    /// Also print what the functions matching PATTERN called (use . for all)
+    #[arg(long, value_name = "PATTERN")]
+    callees: Option<String>,
+    /// Print a call tree (with percentages and times) instead of the table
+    #[arg(long)]
+    tree: bool,
+    /// In the tree, also show library, standard library and built-in frames
+    #[arg(long)]
+    all: bool,
+    /// In the tree, leave out calls below this share of the total time (percent)
+    #[arg(long, value_name = "PERCENT", default_value_t = 1.0)]
+    min_percent: f64,
+}
+
+/// Reads a saved profile, with one-line errors.
+fn load(path: &Path) -> Result<Profile, Fail> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))?;
+    dziura_file::read_any(&bytes).map_err(|e| Fail(1, format!("'{}': {e}", path.display())))
+}
+
 pub fn convert(_py: Python<'_>, args: ConvertArgs) -> Result<i32, Fail> {
-    Err(Fail(
-        2,
-        format!(
-            "converting {} to {} is not available yet",
-            args.input.display(),
-            args.output.display()
-        ),
-    ))
+    let format = match &args.format {
+        Some(name) => Format::from_name(name).map_err(|e| Fail(2, e.to_string()))?,
+        None => Format::from_extension(&args.output).ok_or_else(|| {
+            Fail(
+                2,
+                format!(
+                    "cannot tell the output format from '{}'; give -f FORMAT (valid formats: {})",
+                    args.output.display(),
+                    Format::names()
+                ),
+            )
+        })?,
+    };
+    let profile = load(&args.input)?;
+    let mut opts = WriteOptions::default();
+    if profile.samples.is_some() {
+        opts.table.sort = Some(SortSpec::parse(&["tottime"]).expect("a sort key"));
+    }
+    let bytes = dziura_formats::write(&profile, format, &opts)
+        .map_err(|e| Fail(1, format!("cannot convert '{}': {e}", args.input.display())))?;
+    std::fs::write(&args.output, bytes)
+        .map_err(|e| Fail(1, format!("cannot write '{}': {e}", args.output.display())))?;
+    Ok(0)
+}
+
+pub fn show(py: Python<'_>, args: ShowArgs) -> Result<i32, Fail> {
+    let report = report(&args)?;
+    let profile = load(&args.file)?;
+    if args.tree {
+        let lib = LibraryDirs::of_this_python(py)?;
+        let opts = TreeOptions {
+            all: args.all,
+            min_share: (args.min_percent / 100.0).max(0.0),
+            color: colour_wanted(py),
+        };
+        views::write_stdout(py, &tree(&profile, &opts, &|k| lib.is_library(k)))?;
+        return Ok(0);
+    }
+    let mut text = String::new();
+    if let Some(s) = &profile.samples {
+        let _ = writeln!(
+            text,
+            "Sampled profile: ncalls = samples with the function on the stack, times = samples x {:.3} ms",
+            s.interval * 1000.0
+        );
+    }
+    text.push_str(&views::render(&profile, &report));
+    views::write_stdout(py, &text)?;
+    Ok(0)
+}
+
+fn report(args: &ShowArgs) -> Result<Report, Fail> {
+    let sort = SortSpec::parse(&[args.sort.as_str()]).map_err(|e| Fail(2, e.to_string()))?;
+    let parse = |items: &[String]| -> Result<Vec<Restriction>, Fail> {
+        items
+            .iter()
+            .map(|s| Restriction::parse(s).map_err(|e| Fail(2, e.to_string())))
+            .collect()
+    };
+    Ok(Report {
+        opts: ViewOptions {
+            sort: Some(sort),
+            restrictions: parse(&args.limit)?,
+            source: None,
+        },
+        by_thread: false,
+        callers: args
+            .callers
+            .as_ref()
+            .map(|p| parse(std::slice::from_ref(p)))
+            .transpose()?,
+        callees: args
+            .callees
+            .as_ref()
+            .map(|p| parse(std::slice::from_ref(p)))
+            .transpose()?,
+    })
+}
+
+/// Colour when `sys.stdout` is a terminal and `NO_COLOR` is not set.
+fn colour_wanted(py: Python<'_>) -> bool {
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    py.import("sys")
+        .and_then(|s| s.getattr("stdout"))
+        .and_then(|o| o.call_method0("isatty"))
+        .and_then(|t| t.extract::<bool>())
+        .unwrap_or(false)
+}
+
+/// Where library code lives: this interpreter's prefixes and library directories, plus the
+/// markers any Python's library paths carry (site-packages, `lib/pythonX.Y`, frozen modules).
+struct LibraryDirs {
+    dirs: Vec<String>,
+}
+
+impl LibraryDirs {
+    fn of_this_python(py: Python<'_>) -> Result<Self, Fail> {
+        let sys = py.import("sys")?;
+        let sysconfig = py.import("sysconfig")?;
+        let paths = sysconfig.call_method0("get_paths")?;
+        let mut dirs: Vec<String> = Vec::new();
+        for k in ["stdlib", "platstdlib", "purelib", "platlib"] {
+            if let Ok(p) = paths.get_item(k).and_then(|p| p.extract::<String>()) {
+                dirs.push(p);
+            }
+        }
+        for k in ["prefix", "base_prefix", "exec_prefix", "base_exec_prefix"] {
+            if let Ok(p) = sys.getattr(k).and_then(|p| p.extract::<String>()) {
+                dirs.push(format!("{}/lib/", p.trim_end_matches('/')));
+                dirs.push(format!("{}/lib64/", p.trim_end_matches('/')));
+            }
+        }
+        for d in dirs.iter_mut() {
+            if !d.ends_with('/') {
+                d.push('/');
+            }
+        }
+        dirs.sort();
+        dirs.dedup();
+        Ok(LibraryDirs { dirs })
+    }
+
+    fn is_library(&self, k: &FuncKey) -> bool {
+        let f = k.file.as_str();
+        f == "~"
+            || k.is_builtin()
+            || f.starts_with("<frozen ")
+            || f.contains("/site-packages/")
+            || f.contains("/dist-packages/")
+            || looks_like_stdlib(f)
+            || self.dirs.iter().any(|d| f.starts_with(d.as_str()))
+    }
+}
+
+/// A path inside some Python's standard library: `.../lib/python3.12/...` (or `python3.13t`).
+fn looks_like_stdlib(f: &str) -> bool {
+    f.match_indices("/lib/python").any(|(i, m)| {
+        let rest = &f[i + m.len()..];
+        let ver: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let after = &rest[ver.len()..];
+        ver.contains('.') && (after.starts_with('/') || after.starts_with("t/"))
+    })
+}
+
+struct TreeOptions {
+    all: bool,
+    min_share: f64,
+    color: bool,
+}
+
+/// One node of the printed tree.
+struct Node {
+    key: FuncKey,
+    /// Seconds (tracing) or samples (sampling) spent here and below.
+    value: f64,
+    /// Marked when this call re-enters a function already on the path (tracing).
+    recursive: bool,
+    children: Vec<Node>,
+}
+
+impl Node {
+    fn new(key: FuncKey, value: f64) -> Self {
+        Node {
+            key,
+            value,
+            recursive: false,
+            children: Vec::new(),
+        }
+    }
+
+    fn child(&mut self, key: &FuncKey) -> &mut Node {
+        let i = match self.children.iter().position(|c| &c.key == key) {
+            Some(i) => i,
+            None => {
+                self.children.push(Node::new(key.clone(), 0.0));
+                self.children.len() - 1
+            }
+        };
+        &mut self.children[i]
+    }
+}
+
+const MAX_LINES: usize = 5000;
+
+/// The call tree as text: from the stacks for a sampled profile (exact), from the caller→callee
+/// edges for a traced one.
+fn tree(profile: &Profile, opts: &TreeOptions, is_lib: &dyn Fn(&FuncKey) -> bool) -> String {
+    let visible = |k: &FuncKey| opts.all || !is_lib(k);
+    let hidden_note = if opts.all {
+        String::new()
+    } else {
+        "; library, stdlib and built-in frames hidden (--all shows them)".into()
+    };
+    let mut out = String::new();
+    let (root, unit) = match &profile.samples {
+        Some(s) => {
+            let mut root = Node::new(FuncKey::python("", 0, "<root>"), 0.0);
+            for st in &s.stacks {
+                let n = st.count as f64;
+                root.value += n;
+                let mut node = &mut root;
+                for &fi in &st.frames {
+                    let key = &s.frames[fi as usize].func;
+                    if !visible(key) {
+                        continue;
+                    }
+                    node = node.child(key);
+                    node.value += n;
+                }
+            }
+            let _ = writeln!(
+                out,
+                "Call tree of a sampled profile: {} samples, every {:.3} ms, {:.3} s in all{hidden_note}",
+                s.total(),
+                s.interval * 1000.0,
+                s.total() as f64 * s.interval
+            );
+            (root, s.interval)
+        }
+        None => {
+            let g = profile.merged();
+            let callees = g.callees();
+            let mut roots: Vec<usize> = (0..g.len())
+                .filter(|&i| g.stats(i).callers.is_empty())
+                .collect();
+            if roots.is_empty() && !g.is_empty() {
+                // Everything is called from something (a cycle at the top): start at the
+                // function with the most cumulative time.
+                let best = (0..g.len())
+                    .max_by(|&a, &b| {
+                        g.stats(a)
+                            .total
+                            .cum_time
+                            .total_cmp(&g.stats(b).total.cum_time)
+                    })
+                    .expect("not empty");
+                roots.push(best);
+            }
+            let mut root = Node::new(FuncKey::python("", 0, "<root>"), 0.0);
+            let mut path = Vec::new();
+            let mut budget = MAX_LINES * 4;
+            for r in roots {
+                let cum = g.stats(r).total.cum_time;
+                root.value += cum;
+                add_traced(
+                    &g,
+                    &callees,
+                    &visible,
+                    r,
+                    cum,
+                    &mut root,
+                    &mut path,
+                    &mut budget,
+                );
+            }
+            let _ = writeln!(
+                out,
+                "Call tree of a traced profile, built from caller→callee totals (a call's time is that edge's cumulative time over the whole run, not per path): {:.3} s in all{hidden_note}",
+                root.value
+            );
+            (root, 1.0)
+        }
+    };
+    let total = root.value;
+    let mut children: Vec<&Node> = root.children.iter().collect();
+    children.sort_by(|a, b| b.value.total_cmp(&a.value));
+    let mut lines = 0usize;
+    let mut shown = false;
+    for c in children {
+        if total > 0.0 && c.value / total < opts.min_share {
+            continue;
+        }
+        shown = true;
+        print_node(c, total, unit, opts, "", "", &mut out, &mut lines);
+    }
+    if !shown {
+        out.push_str("(nothing to show: no calls above the --min-percent share");
+        out.push_str(if opts.all { ")\n" } else { "; try --all)\n" });
+    }
+    if lines > MAX_LINES {
+        let _ = writeln!(
+            out,
+            "... tree cut at {MAX_LINES} lines; raise --min-percent to see the rest"
+        );
+    }
+    out
+}
+
+/// Adds function `f`, reached with `value` seconds, under `parent`: a hidden (library) function
+/// adds its callees in its place; a function already on the path is marked recursive and not
+/// followed.
+#[allow(clippy::too_many_arguments)]
+fn add_traced(
+    g: &dziura_model::CallGraph,
+    callees: &[Vec<(usize, dziura_model::CallStats)>],
+    visible: &dyn Fn(&FuncKey) -> bool,
+    f: usize,
+    value: f64,
+    parent: &mut Node,
+    path: &mut Vec<usize>,
+    budget: &mut usize,
+) {
+    if *budget == 0 {
+        return;
+    }
+    *budget -= 1;
+    let key = g.key(f);
+    if path.contains(&f) {
+        if visible(key) {
+            let n = parent.child(key);
+            n.value += value;
+            n.recursive = true;
+        }
+        return;
+    }
+    path.push(f);
+    if visible(key) {
+        let node = parent.child(key);
+        node.value += value;
+        if !node.recursive {
+            for &(c, e) in &callees[f] {
+                add_traced(g, callees, visible, c, e.cum_time, node, path, budget);
+            }
+        }
+    } else {
+        for &(c, e) in &callees[f] {
+            add_traced(g, callees, visible, c, e.cum_time, parent, path, budget);
+        }
+    }
+    path.pop();
+}
+
+fn location(k: &FuncKey) -> String {
+    if k.is_builtin() {
+        "[built-in]".into()
+    } else {
+        format!("{}:{}", k.file, k.line)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_node(
+    n: &Node,
+    total: f64,
+    unit: f64,
+    opts: &TreeOptions,
+    lead: &str,
+    branch: &str,
+    out: &mut String,
+    lines: &mut usize,
+) {
+    *lines += 1;
+    if *lines > MAX_LINES {
+        return;
+    }
+    let share = if total > 0.0 { n.value / total } else { 0.0 };
+    let secs = n.value * unit;
+    let name = if n.key.is_builtin() {
+        n.key.to_string()
+    } else {
+        n.key.name.clone()
+    };
+    let rec = if n.recursive { " ↺ recursive" } else { "" };
+    if opts.color {
+        let c = match share {
+            s if s >= 0.6 => "\x1b[31m",
+            s if s >= 0.3 => "\x1b[33m",
+            s if s >= 0.1 => "\x1b[32m",
+            _ => "\x1b[2m",
+        };
+        let _ = writeln!(
+            out,
+            "{lead}{branch}{c}{secs:.3}s {:5.1}%\x1b[0m \x1b[1m{name}\x1b[0m  \x1b[2m{}\x1b[0m{}",
+            share * 100.0,
+            location(&n.key),
+            if rec.is_empty() {
+                String::new()
+            } else {
+                format!("\x1b[35m{rec}\x1b[0m")
+            }
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{lead}{branch}{secs:.3}s {:5.1}% {name}  {}{rec}",
+            share * 100.0,
+            location(&n.key)
+        );
+    }
+    let mut kids: Vec<&Node> = n
+        .children
+        .iter()
+        .filter(|c| total <= 0.0 || c.value / total >= opts.min_share)
+        .collect();
+    kids.sort_by(|a, b| b.value.total_cmp(&a.value));
+    let next_lead = format!(
+        "{lead}{}",
+        match branch {
+            "" => "",
+            "├─ " => "│  ",
+            _ => "   ",
+        }
+    );
+    let last = kids.len().saturating_sub(1);
+    for (i, c) in kids.into_iter().enumerate() {
+        let b = if i == last { "└─ " } else { "├─ " };
+        print_node(c, total, unit, opts, &next_lead, b, out, lines);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dziura_model::{CallGraph, CallStats, Frame, Samples, ThreadProfile};
+
+    fn lib(k: &FuncKey) -> bool {
+        k.is_builtin() || looks_like_stdlib(&k.file)
+    }
+
+    fn plain(all: bool) -> TreeOptions {
+        TreeOptions {
+            all,
+            min_share: 0.0,
+            color: false,
+        }
+    }
+
+    #[test]
+    fn stdlib_paths_are_recognised() {
+        assert!(looks_like_stdlib("/usr/lib/python3.11/json/decoder.py"));
+        assert!(looks_like_stdlib("/opt/py/lib/python3.13t/threading.py"));
+        assert!(!looks_like_stdlib("/home/me/lib/python/mine.py"));
+        assert!(!looks_like_stdlib("/home/me/app.py"));
+    }
+
+    #[test]
+    fn sampled_tree_is_exact_and_hides_library_frames() {
+        let mut s = Samples::new(0.01);
+        let fr = |file: &str, n: &str| Frame {
+            func: FuncKey::python(file, 1, n),
+            line: 2,
+        };
+        let m = s.frame(&fr("app.py", "main"));
+        let j = s.frame(&fr("/usr/lib/python3.11/json/__init__.py", "loads"));
+        let cb = s.frame(&fr("app.py", "hook"));
+        let w = s.frame(&fr("app.py", "work"));
+        s.add(0, &[m, j, cb], 2);
+        s.add(0, &[m, w], 6);
+        s.add(0, &[m], 2);
+        let p = Profile {
+            threads: vec![ThreadProfile::default()],
+            samples: Some(s),
+            ..Default::default()
+        };
+        let t = tree(&p, &plain(false), &lib);
+        assert!(t.contains("0.100s 100.0% main  app.py:1"), "{t}");
+        assert!(t.contains("├─ 0.060s  60.0% work  app.py:1"), "{t}");
+        assert!(t.contains("└─ 0.020s  20.0% hook  app.py:1"), "{t}");
+        assert!(!t.contains("loads"), "{t}");
+        let t = tree(&p, &plain(true), &lib);
+        assert!(t.contains("└─ 0.020s  20.0% loads"), "{t}");
+        assert!(t.contains("   └─ 0.020s  20.0% hook"), "{t}");
+    }
+
+    #[test]
+    fn traced_tree_follows_edges_and_stops_at_recursion() {
+        let st = |ct: f64| CallStats {
+            calls: 1,
+            primitive_calls: 1,
+            own_time: 0.0,
+            cum_time: ct,
+        };
+        let exec = FuncKey::builtin("<built-in method builtins.exec>");
+        let main = FuncKey::python("app.py", 1, "<module>");
+        let fib = FuncKey::python("app.py", 3, "fib");
+        let mut g = CallGraph::new();
+        g.add_total(&exec, &st(2.0));
+        g.add_total(&main, &st(2.0));
+        g.add_total(&fib, &st(1.5));
+        g.add_edge(&exec, &main, &st(2.0));
+        g.add_edge(&main, &fib, &st(1.5));
+        g.add_edge(&fib, &fib, &st(1.4));
+        let p = Profile {
+            threads: vec![ThreadProfile {
+                graph: g,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let t = tree(&p, &plain(false), &lib);
+        assert!(t.contains("caller→callee totals"), "{t}");
+        assert!(t.contains("2.000s 100.0% <module>  app.py:1\n"), "{t}");
+        assert!(t.contains("└─ 1.500s  75.0% fib  app.py:3\n"), "{t}");
+        assert!(
+            t.contains("   └─ 1.400s  70.0% fib  app.py:3 ↺ recursive\n"),
+            "{t}"
+        );
+        let t = tree(&p, &plain(true), &lib);
+        assert!(
+            t.contains("{built-in method builtins.exec}  [built-in]"),
+            "{t}"
+        );
+    }
 }
