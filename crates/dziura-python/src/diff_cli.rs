@@ -10,9 +10,9 @@ use crate::cli::Fail;
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
-    /// The earlier profile (a pstats file, or folded stacks for a flame graph diff)
+    /// The earlier profile (a dziura or pstats file, or folded stacks)
     before: PathBuf,
-    /// The later profile (a pstats file, or folded stacks for a flame graph diff)
+    /// The later profile (a dziura or pstats file, or folded stacks)
     after: PathBuf,
     /// Order by the biggest increase of: own (own-time share), cum (cumulative-time share) or calls
     #[arg(short = 's', long = "sort", default_value = "own")]
@@ -60,36 +60,32 @@ fn out_format(args: &DiffArgs) -> Result<Out, Fail> {
     })
 }
 
-/// Reads a saved profile: a pstats file (from dziura or cProfile; a sampled run saved as pstats
-/// compares as call counts), else folded stacks (`dziura record -f collapsed`, py-spy), which
-/// keep the stacks a flame graph diff needs. dziura's own files are read once the file crate
-/// lands.
+/// Reads a saved profile: a dziura file or a pstats file (from dziura or cProfile; a sampled
+/// run saved as pstats compares as call counts), else folded stacks (`dziura record -f
+/// collapsed`, py-spy). dziura files of sampled runs and folded stacks keep the stacks a flame
+/// graph diff needs.
 fn read_profile(path: &Path) -> Result<dziura_model::Profile, Fail> {
     let bytes = std::fs::read(path)
         .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))?;
-    let graph = match dziura_pstats::read(&bytes) {
-        Ok(g) => g,
+    match dziura_file::read_any(&bytes) {
+        Ok(p) => Ok(p),
         Err(e) => {
-            let folded = std::str::from_utf8(&bytes)
-                .ok()
-                .filter(|t| !t.trim().is_empty())
-                .map(dziura_diff::read_folded);
-            return match folded {
+            let text = std::str::from_utf8(&bytes).ok();
+            let looks_folded = matches!(e, dziura_file::FileError::Unknown)
+                && text.is_some_and(|t| !t.trim().is_empty());
+            match text.filter(|_| looks_folded).map(dziura_diff::read_folded) {
                 Some(Ok(p)) => Ok(p),
-                _ => Err(Fail(
+                Some(Err(_)) => Err(Fail(
                     1,
-                    format!("cannot read '{}': {e} (nor folded stacks)", path.display()),
+                    format!(
+                        "cannot read '{}': not a dziura or pstats profile, nor folded stacks",
+                        path.display()
+                    ),
                 )),
-            };
+                None => Err(Fail(1, format!("cannot read '{}': {e}", path.display()))),
+            }
         }
-    };
-    Ok(dziura_model::Profile {
-        threads: vec![dziura_model::ThreadProfile {
-            graph,
-            ..Default::default()
-        }],
-        ..Default::default()
-    })
+    }
 }
 
 pub fn diff(py: Python<'_>, args: DiffArgs) -> Result<i32, Fail> {
