@@ -56,7 +56,8 @@ pub struct ShowArgs {
 fn load(path: &Path) -> Result<Profile, Fail> {
     let bytes = std::fs::read(path)
         .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))?;
-    dziura_file::read_any(&bytes).map_err(|e| Fail(1, format!("'{}': {e}", path.display())))
+    dziura_file::read_any(&bytes)
+        .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))
 }
 
 pub fn convert(_py: Python<'_>, args: ConvertArgs) -> Result<i32, Fail> {
@@ -303,22 +304,28 @@ fn tree(profile: &Profile, opts: &TreeOptions, is_lib: &dyn Fn(&FuncKey) -> bool
                     .expect("not empty");
                 roots.push(best);
             }
+            let total: f64 = roots.iter().map(|&r| g.stats(r).total.cum_time).sum();
+            let mut walk = TracedWalk {
+                g: &g,
+                callees: callees
+                    .iter()
+                    .map(|cs| {
+                        let mut v: Vec<(usize, f64)> =
+                            cs.iter().map(|(c, e)| (*c, e.cum_time)).collect();
+                        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+                        v
+                    })
+                    .collect(),
+                visible: &visible,
+                min_value: total * opts.min_share,
+                path: Vec::new(),
+                budget: MAX_LINES * 4,
+            };
             let mut root = Node::new(FuncKey::python("", 0, "<root>"), 0.0);
-            let mut path = Vec::new();
-            let mut budget = MAX_LINES * 4;
             for r in roots {
                 let cum = g.stats(r).total.cum_time;
                 root.value += cum;
-                add_traced(
-                    &g,
-                    &callees,
-                    &visible,
-                    r,
-                    cum,
-                    &mut root,
-                    &mut path,
-                    &mut budget,
-                );
+                walk.add(r, cum, &mut root);
             }
             let _ = writeln!(
                 out,
@@ -353,48 +360,70 @@ fn tree(profile: &Profile, opts: &TreeOptions, is_lib: &dyn Fn(&FuncKey) -> bool
     out
 }
 
-/// Adds function `f`, reached with `value` seconds, under `parent`: a hidden (library) function
-/// adds its callees in its place; a function already on the path is marked recursive and not
-/// followed.
-#[allow(clippy::too_many_arguments)]
-fn add_traced(
-    g: &dziura_model::CallGraph,
-    callees: &[Vec<(usize, dziura_model::CallStats)>],
-    visible: &dyn Fn(&FuncKey) -> bool,
-    f: usize,
-    value: f64,
-    parent: &mut Node,
-    path: &mut Vec<usize>,
-    budget: &mut usize,
-) {
-    if *budget == 0 {
-        return;
-    }
-    *budget -= 1;
-    let key = g.key(f);
-    if path.contains(&f) {
-        if visible(key) {
-            let n = parent.child(key);
-            n.value += value;
-            n.recursive = true;
+/// Walks the call graph for the tree of a traced profile.
+struct TracedWalk<'a> {
+    g: &'a dziura_model::CallGraph,
+    /// Each function's callees, biggest edge first.
+    callees: Vec<Vec<(usize, f64)>>,
+    visible: &'a dyn Fn(&FuncKey) -> bool,
+    /// Calls below this many seconds are not followed.
+    min_value: f64,
+    /// Functions on the current path, hidden ones included.
+    path: Vec<usize>,
+    /// Nodes still allowed: a guard against graphs whose paths multiply.
+    budget: usize,
+}
+
+impl TracedWalk<'_> {
+    /// Adds function `f`, reached with `value` seconds, under `parent`. A hidden (library)
+    /// function adds the visible functions it leads to in its place; a function already on the
+    /// path is marked recursive and not followed.
+    fn add(&mut self, f: usize, value: f64, parent: &mut Node) {
+        if self.budget == 0 || value < self.min_value {
+            return;
         }
-        return;
-    }
-    path.push(f);
-    if visible(key) {
+        self.budget -= 1;
+        let key = self.g.key(f);
+        if !(self.visible)(key) {
+            if !self.path.contains(&f) {
+                let mut seen = vec![f];
+                self.through_hidden(f, parent, &mut seen);
+            }
+            return;
+        }
         let node = parent.child(key);
         node.value += value;
-        if !node.recursive {
-            for &(c, e) in &callees[f] {
-                add_traced(g, callees, visible, c, e.cum_time, node, path, budget);
+        if self.path.contains(&f) {
+            node.recursive = true;
+            return;
+        }
+        if node.recursive {
+            return;
+        }
+        self.path.push(f);
+        for (c, v) in self.callees[f].clone() {
+            self.add(c, v, node);
+        }
+        self.path.pop();
+    }
+
+    /// The visible callees reached from hidden function `h` through hidden functions only, each
+    /// hidden function expanded once.
+    fn through_hidden(&mut self, h: usize, parent: &mut Node, seen: &mut Vec<usize>) {
+        self.path.push(h);
+        for (c, v) in self.callees[h].clone() {
+            if v < self.min_value {
+                continue;
+            }
+            if (self.visible)(self.g.key(c)) {
+                self.add(c, v, parent);
+            } else if !seen.contains(&c) && !self.path.contains(&c) {
+                seen.push(c);
+                self.through_hidden(c, parent, seen);
             }
         }
-    } else {
-        for &(c, e) in &callees[f] {
-            add_traced(g, callees, visible, c, e.cum_time, parent, path, budget);
-        }
+        self.path.pop();
     }
-    path.pop();
 }
 
 fn location(k: &FuncKey) -> String {

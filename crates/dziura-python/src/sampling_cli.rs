@@ -186,7 +186,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         (None, Some(o)) => Format::from_extension(o).unwrap_or(Format::Flamegraph),
         (None, None) => Format::Flamegraph,
     };
-    if matches!(format, Format::Html | Format::Dziura) {
+    if matches!(format, Format::Html) {
         return Err(Fail(
             2,
             format!("the {format} format is not available for recordings yet"),
@@ -239,7 +239,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         idle: args.idle && args.mode == Mode::Wall,
         gil_only: args.gil,
         threads,
-        timeline: matches!(format, Format::Speedscope | Format::Chrome),
+        timeline: matches!(format, Format::Speedscope | Format::Chrome | Format::Dziura),
         subprocesses: args.subprocesses,
     };
     let meta = Metadata {
