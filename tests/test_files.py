@@ -123,6 +123,17 @@ def test_convert_to_pstats_loads_in_pstats(traced, tmp_path):
     assert r.returncode == 0 and "fib" in (tmp_path / "z.txt").read_text()
 
 
+def test_metadata_is_kept(traced, tmp_path):
+    out = tmp_path / "x.callgrind"
+    r = dz("convert", traced, "-o", out)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    cmd = next(line for line in text.splitlines() if line.startswith("cmd:"))
+    assert "prog.py" in cmd
+    assert "desc: Mode: tracing" in text
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in text
+
+
 def test_convert_needs_a_known_format(traced, tmp_path):
     r = dz("convert", traced, "-o", tmp_path / "out.data")
     assert r.returncode == 2

@@ -41,6 +41,8 @@ pub struct Profile {
     enabled: AtomicBool,
     data: Mutex<Collected>,
     started: Mutex<Option<std::time::Instant>>,
+    /// Unix time of the first start, for the profile's metadata.
+    first_start: Mutex<Option<f64>>,
 }
 
 impl Profile {
@@ -53,6 +55,7 @@ impl Profile {
             enabled: AtomicBool::new(false),
             data: Mutex::new(Collected::default()),
             started: Mutex::new(None),
+            first_start: Mutex::new(None),
         }
     }
 
@@ -83,6 +86,15 @@ impl Profile {
                 me.enabled.store(true, Ordering::Release);
                 *me.started.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some(std::time::Instant::now());
+                me.first_start
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert_with(|| {
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_secs_f64())
+                            .unwrap_or(0.0)
+                    });
                 Ok(())
             }
             Err(StartError::AlreadyActive(msg)) => Err(PyValueError::new_err(msg)),
@@ -116,11 +128,24 @@ impl Profile {
     /// The collected data as the profile model, with names read from code objects.
     pub fn model(&self, py: Python<'_>) -> dziura_model::Profile {
         let data = self.data();
+        let command = py
+            .import("sys")
+            .and_then(|s| s.getattr("argv"))
+            .and_then(|a| a.extract::<Vec<String>>())
+            .unwrap_or_default();
         let meta = Metadata {
             python_version: py.version().to_string(),
+            command,
+            start_time: self
+                .first_start
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or(0.0),
             duration: data.wall_seconds,
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
             mode: "tracing".into(),
-            ..Default::default()
         };
         data.to_profile(&mut |id| func_key(py, id), meta)
     }
