@@ -195,3 +195,25 @@ def test_damaged_and_foreign_files_give_one_clear_line(traced, tmp_path):
             assert want in line, (name, line)
     line = one_error_line(dz("show", tmp_path / "missing.dziura"))
     assert "cannot read" in line
+
+
+def test_tree_is_coloured_on_a_terminal(traced):
+    import pty
+
+    main, sub = pty.openpty()
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    p = subprocess.Popen([*DZIURA, "show", str(traced), "--tree"], stdout=sub, stderr=subprocess.PIPE, env=env)
+    os.close(sub)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert p.wait(timeout=30) == 0
+    assert b"\x1b[1mmain\x1b[0m" in out and b"100.0%\x1b[0m" in out
