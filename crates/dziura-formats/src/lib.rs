@@ -9,6 +9,7 @@ pub mod callgrind;
 pub mod chrome;
 pub mod collapsed;
 pub mod flamegraph;
+pub mod html;
 pub mod pprof;
 pub mod speedscope;
 
@@ -199,7 +200,7 @@ pub fn write(
         Format::Callgrind => callgrind::write(profile, &opts.callgrind).into(),
         Format::Pprof => pprof::write(profile, &opts.pprof),
         Format::Dziura => dziura_file::write(profile),
-        Format::Html => return Err(FormatError::NotHere(format)),
+        Format::Html => html::write(profile, &html::HtmlOptions::default()),
     })
 }
 
