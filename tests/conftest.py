@@ -71,3 +71,23 @@ def edges(stats: dict) -> dict:
 @pytest.fixture
 def python_version():
     return sys.version_info[:2]
+
+
+SAMPLING_TARGET = str(PROGRAMS / "sampling_target.py")
+
+
+@pytest.fixture
+def target():
+    """Starts `sampling_target.py MODE ...` processes that print "ready"; kills them afterwards."""
+    procs = []
+
+    def start(*args):
+        p = subprocess.Popen([sys.executable, SAMPLING_TARGET, *map(str, args)], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()

@@ -24,22 +24,6 @@ def dz(*args, timeout=60, cwd=None):
     )
 
 
-@pytest.fixture
-def target():
-    procs = []
-
-    def start(*args):
-        p = subprocess.Popen([sys.executable, TARGET, *map(str, args)], stdout=subprocess.PIPE, text=True)
-        assert p.stdout.readline().strip() == "ready"
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        p.kill()
-        p.wait()
-
-
 PROGRAM = textwrap.dedent(
     """
     import json

@@ -20,22 +20,6 @@ TARGET = str(PROGRAMS / "sampling_target.py")
 DZIURA = [sys.executable, "-m", "dziura"]
 
 
-@pytest.fixture
-def target(request):
-    procs = []
-
-    def start(*args):
-        p = subprocess.Popen([sys.executable, TARGET, *map(str, args)], stdout=subprocess.PIPE, text=True)
-        assert p.stdout.readline().strip() == "ready"
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        p.kill()
-        p.wait()
-
-
 def dz(*args, timeout=60):
     return subprocess.run([*DZIURA, *map(str, args)], capture_output=True, text=True, timeout=timeout)
 

@@ -24,20 +24,21 @@ struct Cli {
     command: Command,
 }
 
-#[derive(clap::Args)]
-struct ViewArgs {
+/// The table options shared by `run` and `show`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ViewArgs {
     /// Sort key, as pstats takes it: tottime, cumulative, calls, pcalls, name, filename, line, nfl, stdname (or a unique prefix)
     #[arg(short = 's', long = "sort", default_value = "cumulative")]
-    sort: String,
+    pub sort: String,
     /// Restrict the listing: a count (20), a fraction (0.1) or a regular expression; repeatable
     #[arg(short = 'l', long = "limit")]
-    limit: Vec<String>,
+    pub limit: Vec<String>,
     /// Also print who called the functions matching PATTERN (use . for all)
     #[arg(long, value_name = "PATTERN")]
-    callers: Option<String>,
+    pub callers: Option<String>,
     /// Also print what the functions matching PATTERN called (use . for all)
     #[arg(long, value_name = "PATTERN")]
-    callees: Option<String>,
+    pub callees: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -128,7 +129,7 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
     }
 }
 
-fn report(view: &ViewArgs, by_thread: bool) -> Result<Report, Fail> {
+pub(crate) fn report(view: &ViewArgs, by_thread: bool) -> Result<Report, Fail> {
     let sort = SortSpec::parse(&[view.sort.as_str()]).map_err(|e| Fail(2, e.to_string()))?;
     let parse = |items: &[String]| -> Result<Vec<Restriction>, Fail> {
         items

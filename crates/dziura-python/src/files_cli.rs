@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use dziura_formats::{Format, WriteOptions};
 use dziura_model::{FuncKey, Profile};
-use dziura_table::{Restriction, SortSpec, ViewOptions};
+use dziura_table::SortSpec;
 use pyo3::prelude::*;
 
 use crate::cli::Fail;
-use crate::views::{self, Report};
+use crate::views;
 
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
@@ -29,18 +29,8 @@ pub struct ConvertArgs {
 pub struct ShowArgs {
     /// The profile to print (a dziura file, or a pstats file from dziura or cProfile)
     file: PathBuf,
-    /// Sort key, as pstats takes it: tottime, cumulative, calls, pcalls, name, filename, line, nfl, stdname (or a unique prefix)
-    #[arg(short = 's', long = "sort", default_value = "cumulative")]
-    sort: String,
-    /// Restrict the listing: a count (20), a fraction (0.1) or a regular expression; repeatable
-    #[arg(short = 'l', long = "limit")]
-    limit: Vec<String>,
-    /// Also print who called the functions matching PATTERN (use . for all)
-    #[arg(long, value_name = "PATTERN")]
-    callers: Option<String>,
-    /// Also print what the functions matching PATTERN called (use . for all)
-    #[arg(long, value_name = "PATTERN")]
-    callees: Option<String>,
+    #[command(flatten)]
+    view: crate::cli::ViewArgs,
     /// Print a call tree (with percentages and times) instead of the table
     #[arg(long)]
     tree: bool,
@@ -87,7 +77,7 @@ pub fn convert(_py: Python<'_>, args: ConvertArgs) -> Result<i32, Fail> {
 }
 
 pub fn show(py: Python<'_>, args: ShowArgs) -> Result<i32, Fail> {
-    let report = report(&args)?;
+    let report = crate::cli::report(&args.view, false)?;
     let profile = load(&args.file)?;
     if args.tree {
         let lib = LibraryDirs::of_this_python(py)?;
@@ -110,34 +100,6 @@ pub fn show(py: Python<'_>, args: ShowArgs) -> Result<i32, Fail> {
     text.push_str(&views::render(&profile, &report));
     views::write_stdout(py, &text)?;
     Ok(0)
-}
-
-fn report(args: &ShowArgs) -> Result<Report, Fail> {
-    let sort = SortSpec::parse(&[args.sort.as_str()]).map_err(|e| Fail(2, e.to_string()))?;
-    let parse = |items: &[String]| -> Result<Vec<Restriction>, Fail> {
-        items
-            .iter()
-            .map(|s| Restriction::parse(s).map_err(|e| Fail(2, e.to_string())))
-            .collect()
-    };
-    Ok(Report {
-        opts: ViewOptions {
-            sort: Some(sort),
-            restrictions: parse(&args.limit)?,
-            source: None,
-        },
-        by_thread: false,
-        callers: args
-            .callers
-            .as_ref()
-            .map(|p| parse(std::slice::from_ref(p)))
-            .transpose()?,
-        callees: args
-            .callees
-            .as_ref()
-            .map(|p| parse(std::slice::from_ref(p)))
-            .transpose()?,
-    })
 }
 
 /// Colour when `sys.stdout` is a terminal and `NO_COLOR` is not set.

@@ -145,38 +145,43 @@ impl Recorder {
     }
 
     pub fn into_profile(self, meta: Metadata, timeline: bool) -> Profile {
-        let mut samples = self.samples;
-        if !timeline {
-            samples.timeline.clear();
-        }
-        Profile {
-            threads: self.threads,
-            meta: Metadata {
-                start_time: self.start_unix,
-                duration: self.start.elapsed().as_secs_f64(),
-                mode: "sampling".into(),
-                ..meta
-            },
-            samples: Some(samples),
-        }
+        let meta = self.meta(meta);
+        finish(self.threads, self.samples, meta, timeline)
     }
 
     /// A copy of what was gathered so far, for periodic writes while sampling goes on.
     pub fn snapshot(&self, meta: Metadata, timeline: bool) -> Profile {
-        let mut samples = self.samples.clone();
-        if !timeline {
-            samples.timeline.clear();
+        finish(
+            self.threads.clone(),
+            self.samples.clone(),
+            self.meta(meta),
+            timeline,
+        )
+    }
+
+    fn meta(&self, meta: Metadata) -> Metadata {
+        Metadata {
+            start_time: self.start_unix,
+            duration: self.start.elapsed().as_secs_f64(),
+            mode: "sampling".into(),
+            ..meta
         }
-        Profile {
-            threads: self.threads.clone(),
-            meta: Metadata {
-                start_time: self.start_unix,
-                duration: self.start.elapsed().as_secs_f64(),
-                mode: "sampling".into(),
-                ..meta
-            },
-            samples: Some(samples),
-        }
+    }
+}
+
+fn finish(
+    threads: Vec<ThreadProfile>,
+    mut samples: Samples,
+    meta: Metadata,
+    timeline: bool,
+) -> Profile {
+    if !timeline {
+        samples.timeline.clear();
+    }
+    Profile {
+        threads,
+        meta,
+        samples: Some(samples),
     }
 }
 
