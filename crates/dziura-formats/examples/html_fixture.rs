@@ -12,35 +12,35 @@ mod testdata;
 use dziura_formats::html::{self, HtmlOptions};
 use dziura_model::{CallGraph, CallStats, Frame, FuncKey, Profile, Samples, TimedSample};
 
+// Line numbers match the fixture's: main at 1, fib at 10 (hot line 12), worker at 5, odd at 20.
 const MAIN_PY: &str = "\
-import time
-
-
 def main():
+    import time
     fib(20)
     time.sleep(0.02)
     return len([1, 2, 3])
 
 
+# fib: the recursion the sampler saw
+
 def fib(n):
-    # the recursion the sampler saw
-    if n < 2:
-        return n
+    if n < 2: return n
     return fib(n - 1) + fib(n - 2)
+    # never reached
+
 ";
 
 const WORK_PY: &str = "\
 import time
 
 
+
 def worker():
     total = 0
-    for i in range(1000):
-        total += odd(i)
+    total += sum(odd(i) for i in range(1000))
+    total += globals()['<script>alert(1)</script>']()
     time.sleep(0.01)
     return total
-
-
 
 
 

@@ -111,10 +111,11 @@
     var parts = [name(n)];
     var l = fullLoc(n);
     if (l) parts.push('(' + l + ')');
-    parts.push('\u2014 ' + fmtPct(share(n.v)) + ', ' + fmtTime(n.v));
-    if (n.s > 0) parts.push('(own ' + fmtTime(n.s) + ')');
+    var nums = [fmtPct(share(n.v)), fmtTime(n.v)];
+    if (n.s > 0) nums.push('own ' + fmtTime(n.s));
     var c = countText(n);
-    if (c) parts.push(', ' + c);
+    if (c) nums.push(c);
+    parts.push('\u2014 ' + nums.join(', '));
     if (n.r) parts.push('[recursion: not expanded]');
     return parts.join(' ');
   }
