@@ -6,9 +6,9 @@
 //! every `<`, `>` and `&` written as a `\u` escape so no name can end the block; the page's own
 //! script (inlined, no network) renders every name with `textContent`, never as markup.
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 
-use dziura_model::{CallGraph, FuncKey, Profile};
+use dziura_model::{CallGraph, CallStats, FuncKey, Profile};
 use serde::Serialize;
 
 use crate::{basename, call_graph, func_name, thread_label, title};
@@ -37,7 +37,7 @@ impl Default for HtmlOptions {
             source_functions: 5,
             source_context: 3,
             min_percent: 0.0,
-            max_nodes: 100_000,
+            max_nodes: 20_000,
         }
     }
 }
@@ -376,7 +376,8 @@ fn sampled_tree(profile: &Profile, graph: &CallGraph, opts: &HtmlOptions) -> Nod
 
 /// The tree a call graph implies: from each function nobody else calls, down its callee edges
 /// (each edge's own totals, wherever it was called from), stopping where a function calls back
-/// into one already on the path.
+/// into one already on the path. Shared callees repeat under every path, so the tree can be far
+/// bigger than the graph: nodes are expanded hottest first until `max_nodes` are made.
 fn traced_tree(graph: &CallGraph, total: f64, opts: &HtmlOptions) -> (Node, bool) {
     let callees = graph.callees();
     let mut roots: Vec<usize> = graph
@@ -398,37 +399,87 @@ fn traced_tree(graph: &CallGraph, total: f64, opts: &HtmlOptions) -> (Node, bool
         roots.push(top);
     }
     let min = opts.min_percent / 100.0 * total;
-    let mut budget = opts.max_nodes;
+    // Arena of (function, edge stats, parent, recursive, children).
+    struct Slot {
+        f: usize,
+        stats: CallStats,
+        parent: Option<usize>,
+        rec: bool,
+        children: Vec<usize>,
+    }
+    let mut arena: Vec<Slot> = Vec::new();
+    let mut heap: BinaryHeap<(Hot, usize)> = BinaryHeap::new();
     let mut cut = false;
-    let mut path = vec![false; graph.len()];
-    let mut children: Vec<Node> = Vec::new();
+    let mut top: Vec<usize> = Vec::new();
     for r in roots {
         let t = graph.stats(r).total;
-        if t.cum_time < min || budget == 0 {
-            cut |= budget == 0;
+        if t.cum_time < min {
             continue;
         }
-        budget -= 1;
-        let mut node = Node {
-            f: Some(r),
-            v: t.cum_time,
-            s: t.own_time,
-            n: Some(t.calls),
-            ..Node::default()
-        };
-        path[r] = true;
-        expand(
-            &mut node,
-            r,
-            &callees,
-            &mut path,
-            min,
-            &mut budget,
-            &mut cut,
-        );
-        path[r] = false;
-        children.push(node);
+        if arena.len() >= opts.max_nodes {
+            cut = true;
+            break;
+        }
+        arena.push(Slot {
+            f: r,
+            stats: t,
+            parent: None,
+            rec: false,
+            children: Vec::new(),
+        });
+        top.push(arena.len() - 1);
+        heap.push((Hot(t.cum_time), arena.len() - 1));
     }
+    'grow: while let Some((_, i)) = heap.pop() {
+        let f = arena[i].f;
+        let mut edges = callees[f].clone();
+        edges.sort_by(|a, b| b.1.cum_time.total_cmp(&a.1.cum_time));
+        for (g, e) in edges {
+            if e.cum_time < min || (e.cum_time <= 0.0 && e.calls == 0) {
+                continue;
+            }
+            if arena.len() >= opts.max_nodes {
+                cut = true;
+                break 'grow;
+            }
+            let mut on_path = false;
+            let mut up = Some(i);
+            while let Some(u) = up {
+                if arena[u].f == g {
+                    on_path = true;
+                    break;
+                }
+                up = arena[u].parent;
+            }
+            arena.push(Slot {
+                f: g,
+                stats: e,
+                parent: Some(i),
+                rec: on_path,
+                children: Vec::new(),
+            });
+            let j = arena.len() - 1;
+            arena[i].children.push(j);
+            if !on_path {
+                heap.push((Hot(e.cum_time), j));
+            }
+        }
+    }
+    fn node(arena: &[Slot], i: usize) -> Node {
+        let s = &arena[i];
+        let mut c: Vec<Node> = s.children.iter().map(|&j| node(arena, j)).collect();
+        c.sort_by(|a, b| b.v.total_cmp(&a.v));
+        Node {
+            f: Some(s.f),
+            t: None,
+            v: s.stats.cum_time,
+            s: s.stats.own_time,
+            n: Some(s.stats.calls),
+            r: s.rec,
+            c,
+        }
+    }
+    let mut children: Vec<Node> = top.iter().map(|&i| node(&arena, i)).collect();
     children.sort_by(|a, b| b.v.total_cmp(&a.v));
     let root = Node {
         t: Some("all".into()),
@@ -441,40 +492,22 @@ fn traced_tree(graph: &CallGraph, total: f64, opts: &HtmlOptions) -> (Node, bool
     (root, cut)
 }
 
-fn expand(
-    node: &mut Node,
-    f: usize,
-    callees: &[Vec<(usize, dziura_model::CallStats)>],
-    path: &mut [bool],
-    min: f64,
-    budget: &mut usize,
-    cut: &mut bool,
-) {
-    for &(g, e) in &callees[f] {
-        if e.cum_time < min || (e.cum_time <= 0.0 && e.calls == 0) {
-            continue;
-        }
-        if *budget == 0 {
-            *cut = true;
-            return;
-        }
-        *budget -= 1;
-        let mut child = Node {
-            f: Some(g),
-            v: e.cum_time,
-            s: e.own_time,
-            n: Some(e.calls),
-            r: path[g],
-            ..Node::default()
-        };
-        if !path[g] {
-            path[g] = true;
-            expand(&mut child, g, callees, path, min, budget, cut);
-            path[g] = false;
-        }
-        node.c.push(child);
+/// Seconds, ordered for the expansion heap.
+#[derive(PartialEq)]
+struct Hot(f64);
+
+impl Eq for Hot {}
+
+impl PartialOrd for Hot {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
-    node.c.sort_by(|a, b| b.v.total_cmp(&a.v));
+}
+
+impl Ord for Hot {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
 }
 
 /// Files bigger than this are not embedded.
@@ -688,6 +721,9 @@ mod tests {
         assert!(!JS.contains("innerHTML"));
         assert!(!JS.contains("insertAdjacentHTML"));
         assert!(!JS.contains("document.write"));
+        // The inlined code cannot end its own block early.
+        assert!(!JS.to_ascii_lowercase().contains("</script"));
+        assert!(!CSS.to_ascii_lowercase().contains("</style"));
         assert!(html.len() < 200_000, "{}", html.len());
     }
 
@@ -772,6 +808,79 @@ mod tests {
         let html = String::from_utf8(write(&testdata::traced(), &opts)).unwrap();
         let d = data(&html);
         assert_eq!(d["meta"]["truncated"], true);
+        // Both roots are kept: the budget goes to the hottest nodes, not the first root's depths.
+        let roots = d["tree"]["c"].as_array().unwrap();
+        assert_eq!(roots.len(), 2);
+        let count = |n: &serde_json::Value| -> usize {
+            fn walk(n: &serde_json::Value) -> usize {
+                1 + n["c"]
+                    .as_array()
+                    .map(|c| c.iter().map(walk).sum())
+                    .unwrap_or(0)
+            }
+            walk(n)
+        };
+        assert_eq!(roots.iter().map(count).sum::<usize>(), 3);
+        // main (1 s) is expanded before worker (0.5 s): its hottest callee, fib, is kept.
+        assert_eq!(roots[0]["c"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn dense_traced_graphs_stay_small() {
+        // Every function calls every later one: 2^29 paths through 30 functions.
+        let keys: Vec<FuncKey> = (0..30)
+            .map(|i| FuncKey::python("/app/dense.py", i + 1, format!("f{i}")))
+            .collect();
+        let mut g = CallGraph::new();
+        let one = dziura_model::CallStats {
+            calls: 1,
+            primitive_calls: 1,
+            own_time: 0.001,
+            cum_time: 0.01,
+        };
+        for (i, k) in keys.iter().enumerate() {
+            g.add_total(k, &one);
+            for later in &keys[i + 1..] {
+                g.add_edge(k, later, &one);
+            }
+        }
+        let mut p = testdata::traced();
+        p.threads.truncate(1);
+        p.threads[0].graph = g;
+        let html = page(&p);
+        assert!(html.len() < 2_000_000, "{}", html.len());
+        let d = data(&html);
+        assert_eq!(d["meta"]["truncated"], true);
+        assert_eq!(d["tree"]["c"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn big_sampled_profiles_stay_proportionate() {
+        let mut s = Samples::new(0.001);
+        let frames: Vec<u32> = (0..200)
+            .map(|i| {
+                s.frame(&Frame {
+                    func: FuncKey::python("/app/deep.py", i + 1, format!("g{i}")),
+                    line: i + 2,
+                })
+            })
+            .collect();
+        // 2000 distinct stacks, up to 200 frames deep.
+        for n in 0..2000usize {
+            let depth = 1 + n % 200;
+            let mut st: Vec<u32> = frames[..depth].to_vec();
+            st.push(frames[n % 7]);
+            s.add(0, &st, 1 + n as u64 % 3);
+        }
+        let p = Profile {
+            samples: Some(s),
+            ..testdata::sampled()
+        };
+        let html = page(&p);
+        // Roughly the size of the stacks themselves, not of paths × functions.
+        assert!(html.len() < 3_000_000, "{}", html.len());
+        // (Too deep for serde_json's default recursion limit; browsers parse it fine.)
+        assert_eq!(html.matches("/app/deep.py").count(), 200);
     }
 
     #[test]

@@ -281,6 +281,8 @@
     { key: 'cum', label: 'cumulative', text: function (f) { return fmtTime(f.cum); }, sort: function (f) { return f.cum; } },
     { key: 'ownpct', label: 'own %', text: function (f) { return fmtPct(share(f.own)); }, sort: function (f) { return f.own; } }
   ];
+  // Big profiles: the first rows in the current order; the filter reaches the rest.
+  var MAX_ROWS = 2000;
   var sortCol = 3, sortDesc = true;
   var headRow = table.tHead.rows[0];
   cols.forEach(function (c, i) {
@@ -313,6 +315,8 @@
       else ths[k].removeAttribute('aria-sort');
     }
     var body = document.createElement('tbody');
+    var hidden = rows.length - MAX_ROWS;
+    if (hidden > 0) rows = rows.slice(0, MAX_ROWS);
     rows.forEach(function (i) {
       var f = F[i];
       var tr = el('tr');
@@ -323,6 +327,13 @@
       });
       body.appendChild(tr);
     });
+    if (hidden > 0) {
+      var more = el('tr', 'more');
+      var td = el('td', 'muted', hidden + ' more functions: filter or sort to see them');
+      td.colSpan = cols.length;
+      more.appendChild(td);
+      body.appendChild(more);
+    }
     table.replaceChild(body, table.tBodies[0]);
   }
   filter.addEventListener('input', drawTable);
