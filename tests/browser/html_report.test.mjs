@@ -175,6 +175,17 @@ try {
     await expand(page, 'thread Worker-1 (native id 1002)');
     await expand(page, 'worker');
     assert.ok((await page.locator('#tree .nm', { hasText: 'alert(1)' }).count()) >= 1);
+    // Collapse all, then open the hottest path in one click.
+    await page.click('#collapse-all');
+    assert.equal(await page.locator('#tree li.open').count(), 0, 'collapse all');
+    await page.click('#expand-hot');
+    const hotPath = await page.$$eval('#tree li.open > .row .nm', (ns) => ns.map((n) => n.textContent));
+    assert.deepEqual(hotPath, ['thread MainThread (native id 1001)', 'main', 'fib'], 'hottest path');
+    // The table filter.
+    await page.fill('#table-filter', 'alert');
+    const filtered = await page.$$eval('#functions tbody td:first-child', (tds) => tds.map((t) => t.textContent));
+    assert.deepEqual(filtered.sort(), [HOSTILE, '<img src=x onerror=alert(3)><!--'].sort(), 'filter');
+    await page.fill('#table-filter', '');
     await checkCommon(page, 'sampled');
     // Source of the hottest functions, with the hot line marked.
     const heads = await page.$$eval('#sources h3', (hs) => hs.map((h) => h.textContent));
