@@ -12,10 +12,14 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || log "rustup could not add rustfmt/clippy (already there?)"
 
-# The real readers the format tests run: callgrind_annotate (valgrind) and go tool pprof.
+# The real readers the format tests run: callgrind_annotate (valgrind), go tool pprof, and
+# headless Chromium driven by playwright-core (npm) for the HTML report.
 missing=()
 command -v callgrind_annotate >/dev/null || missing+=(valgrind)
 command -v go >/dev/null || missing+=(golang-go)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
     log "installing ${missing[*]} from Debian"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
@@ -60,6 +64,11 @@ prepare() {
     (VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" CARGO_TARGET_DIR="$root/target/py$ver" \
         "$venv/bin/maturin" develop --release --quiet >/dev/null)
 }
+
+if [[ ! -d tests/browser/node_modules/playwright-core ]] && command -v npm >/dev/null; then
+    log "installing playwright-core for the browser tests"
+    (cd tests/browser && npm ci --silent --no-audit --no-fund >/dev/null) || log "npm ci failed; the browser tests will say they were skipped"
+fi
 
 for ver in ${DZIURA_VERSIONS:-3.11 3.13 3.13t}; do
     prepare "$ver"

@@ -186,12 +186,6 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         (None, Some(o)) => Format::from_extension(o).unwrap_or(Format::Flamegraph),
         (None, None) => Format::Flamegraph,
     };
-    if matches!(format, Format::Html) {
-        return Err(Fail(
-            2,
-            format!("the {format} format is not available for recordings yet"),
-        ));
-    }
     let (pid, mut child) = match (args.pid, args.command.is_empty()) {
         (Some(pid), _) => (pid, None),
         (None, false) => {
@@ -370,6 +364,8 @@ fn default_output(pid: i32, command: &[String], format: Format) -> PathBuf {
         Format::Speedscope => "speedscope.json",
         Format::Chrome => "trace.json",
         Format::Collapsed => "collapsed",
+        Format::Html => "html",
+        Format::Dziura => "dziura",
         Format::Pstats => "prof",
         Format::Callgrind => "callgrind",
         Format::Pprof => "pb.gz",
