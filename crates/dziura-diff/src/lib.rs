@@ -438,21 +438,8 @@ pub fn flamegraph(
     Ok(svg)
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for HTML element content and attribute values (the report writer's escaping).
+pub use dziura_formats::html::escape_text as escape_html;
 
 /// A self-contained HTML page: the differential flame graph inline, and the table under it.
 pub fn html(

@@ -194,8 +194,8 @@ fn escape_json(json: &str) -> String {
     out
 }
 
-/// Text for an HTML element's content.
-fn escape_text(s: &str) -> String {
+/// Text for an HTML element's content or an attribute value.
+pub fn escape_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
