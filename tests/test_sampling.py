@@ -300,3 +300,21 @@ def test_subprocesses_are_followed(tmp_path):
     children = {root for root in roots if "(pid " in root}
     assert len(children) == 2, roots
     assert all("Worker.spin" in line for line in out.read_text().splitlines() if "(pid " in line.split(";")[0] and "deep" in line)
+
+
+def test_dump_locals():
+    p = subprocess.Popen([sys.executable, str(PROGRAMS / "locals_target.py")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        r = dz("dump", "--pid", p.pid, "--locals")
+        assert r.returncode == 0, r.stderr
+        for line in ["n = 42", 'label = "job"', "ratio = 0.5", "flag = True", "nothing = None", "neg = -7",
+                     'text = "héllo ✓"', "big = <int of 4 digits>"]:
+            assert f"        {line}\n" in r.stdout, (line, r.stdout)
+        assert "obj = <object object at 0x" in r.stdout and "items = <list object at 0x" in r.stdout
+        doc = json.loads(dz("dump", "--pid", p.pid, "--locals", "--json").stdout)
+        work = doc[0]["frames"][0]
+        assert work["qualname"] == "work" and {"name": "n", "repr": "42"} in work["locals"]
+    finally:
+        p.kill()
+        p.wait()

@@ -84,6 +84,10 @@ pub struct DumpArgs {
     /// Print JSON instead of text
     #[arg(short, long)]
     json: bool,
+    /// Also show each frame's arguments and local variables (str, int, float, bool and None
+    /// values; other objects by type)
+    #[arg(short, long)]
+    locals: bool,
 }
 
 fn remote(e: RemoteError) -> Fail {
@@ -112,10 +116,24 @@ pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
     let mut spy = attach(args.pid, Duration::from_millis(200))?;
     let threads = spy.threads().map_err(remote)?;
     let pid = args.pid;
+    // Per thread, per frame: the frame's variables (empty unless --locals).
+    let mut locals: Vec<Vec<Vec<(String, String)>>> = Vec::new();
+    for t in &threads {
+        let mut per_frame = Vec::new();
+        for f in &t.frames {
+            per_frame.push(if args.locals {
+                spy.locals(f).unwrap_or_default()
+            } else {
+                Vec::new()
+            });
+        }
+        locals.push(per_frame);
+    }
     let text = if args.json {
         let v: Vec<serde_json::Value> = threads
             .iter()
-            .map(|t| {
+            .enumerate()
+            .map(|(i, t)| {
                 serde_json::json!({
                     "pid": pid,
                     "thread_id": t.thread_id,
@@ -123,11 +141,12 @@ pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
                     "name": dziura_sampler::thread_name(pid, t.native_id),
                     "active": t.active,
                     "owns_gil": t.holds_gil,
-                    "frames": t.frames.iter().map(|f| serde_json::json!({
+"frames": t.frames.iter().zip(&locals[i]).map(|(f, vars)| serde_json::json!({
                         "name": f.code.name,
                         "qualname": f.code.qualname,
                         "filename": f.code.filename,
                         "line": f.line,
+                        "locals": vars.iter().map(|(n, v)| serde_json::json!({"name": n, "repr": v})).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
                 })
             })
@@ -140,7 +159,7 @@ pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
             spy.interpreter.version_string(),
             spy.interpreter.binary.display()
         );
-        for t in &threads {
+        for (t, frame_locals) in threads.iter().zip(&locals) {
             let state = match (t.active, t.holds_gil) {
                 (true, true) => "active+gil",
                 (true, false) => "active",
@@ -152,11 +171,14 @@ pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
                 t.native_id,
                 dziura_sampler::thread_name(pid, t.native_id)
             ));
-            for f in &t.frames {
+            for (f, vars) in t.frames.iter().zip(frame_locals) {
                 s.push_str(&format!(
                     "    {} ({}:{})\n",
                     f.code.qualname, f.code.filename, f.line
                 ));
+                for (name, value) in vars {
+                    s.push_str(&format!("        {name} = {value}\n"));
+                }
             }
         }
         s

@@ -48,7 +48,14 @@ pub struct RemoteFrame {
     pub code: Arc<CodeInfo>,
     /// The line being run, 0 when unknown.
     pub line: u32,
+    /// Where the frame and its code object are in the target (for `dump --locals`).
+    pub address: u64,
+    pub code_address: u64,
 }
+
+/// Slots of `localsplus` that hold a plain local or argument (`CO_FAST_LOCAL`).
+const CO_FAST_LOCAL: u8 = 0x20;
+const MAX_LOCALS: u64 = 512;
 
 /// One thread's stack at the moment it was read.
 #[derive(Clone, Debug)]
@@ -276,7 +283,7 @@ impl Spy {
         let tlbc = l.frame_tlbc_index.zip(l.code_tlbc);
         // First the chain of frames (code, instruction, per-thread bytecode index), then all code
         // objects in one read.
-        let mut raw: Vec<(u64, u64, i32)> = Vec::new();
+        let mut raw: Vec<(u64, u64, i32, u64)> = Vec::new();
         let mut buf = vec![0u8; self.frame_len];
         let mut seen = 0usize;
         while frame != 0 {
@@ -295,11 +302,12 @@ impl Spy {
             let code = u64_at(bytes, code_off) & !3; // 3.14 tags stack references in the low bits
             let instr = u64_at(bytes, instr_off);
             let tlbc_index = tlbc.map_or(-1, |(f, _)| u32_at(bytes, f as usize) as i32);
+            let address = frame;
             frame = u64_at(bytes, prev_off);
             if cstack == Some(owner) || code == 0 {
                 continue;
             }
-            raw.push((code, instr, tlbc_index));
+            raw.push((code, instr, tlbc_index, address));
         }
         let mut distinct: Vec<u64> = raw.iter().map(|r| r.0).collect();
         distinct.sort_unstable();
@@ -312,7 +320,7 @@ impl Spy {
         }
         let mut frames = Vec::with_capacity(raw.len());
         let heads_by_addr: HashMap<u64, &Vec<u8>> = distinct.iter().copied().zip(&heads).collect();
-        for (code, instr, tlbc_index) in raw {
+        for (code, instr, tlbc_index, address) in raw {
             let Some(Some(info)) = infos.get(&code) else {
                 continue;
             };
@@ -342,9 +350,116 @@ impl Spy {
             frames.push(RemoteFrame {
                 code: info.clone(),
                 line,
+                address,
+                code_address: code,
             });
         }
         Ok(frames)
+    }
+
+    /// A frame's arguments and local variables, as (name, short repr): `str`, `int`, `float`,
+    /// `bool` and `None` values are shown, other objects by type and address.
+    pub fn locals(&mut self, frame: &RemoteFrame) -> Result<Vec<(String, String)>, RemoteError> {
+        let l = self.layout.clone();
+        let names = self
+            .process
+            .u64(frame.code_address + l.code_localsplusnames)?;
+        let kinds = self
+            .process
+            .u64(frame.code_address + l.code_localspluskinds)?;
+        let kinds = self.bytes(kinds)?;
+        let n = self
+            .process
+            .u64(names + l.tuple_size)?
+            .min(MAX_LOCALS)
+            .min(kinds.len() as u64) as usize;
+        let name_ptrs = self.process.read_vec(names + l.tuple_items, 8 * n)?;
+        let values = self
+            .process
+            .read_vec(frame.address + l.frame_localsplus, 8 * n)?;
+        let mut out = Vec::new();
+        for (i, kind) in kinds.iter().take(n).enumerate() {
+            if kind & CO_FAST_LOCAL == 0 {
+                continue;
+            }
+            let value = u64_at(&values, 8 * i) & !3; // 3.14 stack references carry tag bits
+            if value == 0 {
+                continue; // not bound yet
+            }
+            let name = self.string(u64_at(&name_ptrs, 8 * i))?.to_string();
+            out.push((name, self.repr(value)));
+        }
+        Ok(out)
+    }
+
+    fn type_name(&self, obj: u64) -> Result<String, RemoteError> {
+        let t = self.process.u64(obj + self.layout.ob_type)?;
+        let p = self.process.u64(t + self.layout.tp_name)?;
+        let raw = self
+            .process
+            .read_vec(p, 64)
+            .or_else(|_| self.process.read_vec(p, 16))?;
+        let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+        Ok(String::from_utf8_lossy(&raw[..end]).into_owned())
+    }
+
+    fn repr(&mut self, obj: u64) -> String {
+        let Ok(t) = self.type_name(obj) else {
+            return format!("<unreadable object at {obj:#x}>");
+        };
+        let shown = match t.as_str() {
+            "NoneType" => Some("None".to_string()),
+            "str" => self.string(obj).ok().map(|s| {
+                let s: String = s.chars().take(80).collect();
+                format!("{s:?}")
+            }),
+            "int" => self.int(obj),
+            "bool" => self.int(obj).map(|v| {
+                if v == "0" {
+                    "False".into()
+                } else {
+                    "True".into()
+                }
+            }),
+            "float" => self
+                .process
+                .read_vec(obj + self.layout.float_value, 8)
+                .ok()
+                .map(|b| {
+                    let v = f64::from_le_bytes(b.try_into().unwrap());
+                    format!("{v:?}")
+                }),
+            _ => None,
+        };
+        shown.unwrap_or_else(|| format!("<{t} object at {obj:#x}>"))
+    }
+
+    /// An `int` of up to two 30-bit digits; bigger ones are described, not computed.
+    fn int(&self, obj: u64) -> Option<String> {
+        let l = &self.layout;
+        let word = self.process.u64(obj + l.long_size).ok()?;
+        let (negative, digits) = if l.long_tagged {
+            (word & 3 == 2, (word >> 3) as usize)
+        } else {
+            let size = word as i64;
+            (size < 0, size.unsigned_abs() as usize)
+        };
+        if digits > 2 {
+            return Some(format!("<int of {digits} digits>"));
+        }
+        let raw = self
+            .process
+            .read_vec(obj + l.long_digits, 4 * digits)
+            .ok()?;
+        let mut v: i128 = 0;
+        for k in (0..digits).rev() {
+            v = (v << 30) | (u32_at(&raw, 4 * k) as i128 & 0x3fff_ffff);
+        }
+        Some(if negative {
+            (-v).to_string()
+        } else {
+            v.to_string()
+        })
     }
 
     /// The code object at `addr`, or `None` when it is not one (3.13's `f_executable` may hold
