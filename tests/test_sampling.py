@@ -318,3 +318,21 @@ def test_dump_locals():
     finally:
         p.kill()
         p.wait()
+
+
+def test_dump_debian_system_python():
+    exe = "/usr/bin/python3"
+    if not os.path.exists(exe):
+        pytest.skip("no Debian /usr/bin/python3 on this machine")
+    version = subprocess.run([exe, "-c", "import sys; print(sys.version_info[1])"], capture_output=True, text=True)
+    if int(version.stdout) < 11:
+        pytest.skip("the system Python is older than 3.11")
+    p = subprocess.Popen([exe, TARGET, "deep", "2", "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        r = dz("dump", "--pid", p.pid)
+        assert r.returncode == 0, r.stderr
+        assert "Worker.spin (" in r.stdout and "deep (" in r.stdout
+    finally:
+        p.kill()
+        p.wait()
