@@ -20,6 +20,23 @@ TARGET = str(PROGRAMS / "sampling_target.py")
 DZIURA = [sys.executable, "-m", "dziura"]
 
 
+def wait_until_sampling(recorder_pid, target_pid, timeout=60):
+    """Waits until `dziura record` is sampling: it keeps the target's /proc stat files open then.
+    A fixed sleep is not enough where interpreter start-up is slow (the free-threaded build
+    under load), and a signal sent before the recorder's handlers are set would kill it."""
+    deadline = time.monotonic() + timeout
+    needle = f"/proc/{target_pid}/task/"
+    while time.monotonic() < deadline:
+        try:
+            fds = os.listdir(f"/proc/{recorder_pid}/fd")
+            if any(needle in os.readlink(f"/proc/{recorder_pid}/fd/{fd}") for fd in fds):
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("dziura record did not start sampling")
+
+
 def dz(*args, timeout=60):
     return subprocess.run([*DZIURA, *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
@@ -122,15 +139,24 @@ def test_ctrl_c_and_target_exit_still_write(target, tmp_path):
     out = tmp_path / "int.collapsed"
     rec = subprocess.Popen([*DZIURA, "record", "--pid", str(p.pid), "-r", "200", "-o", str(out)],
                            stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    wait_until_sampling(rec.pid, p.pid)
+    time.sleep(0.5)
     rec.send_signal(signal.SIGINT)
     _, err = rec.communicate(timeout=30)
     assert rec.returncode == 130, err
     assert "interrupted" in err and "Worker.spin" in out.read_text()
-    q = target("deep", 2, 0.8)
+    # The target ends while being recorded (killed once the recorder is sampling, so slow
+    # interpreter start-up cannot make the recorder miss it).
+    q = target("deep", 2, 60)
     out2 = tmp_path / "exit.collapsed"
-    r = dz("record", "--pid", q.pid, "-r", 200, "-o", out2)
-    assert r.returncode == 0 and "target exited" in r.stderr
+    rec = subprocess.Popen([*DZIURA, "record", "--pid", str(q.pid), "-r", "200", "-o", str(out2)],
+                           stderr=subprocess.PIPE, text=True)
+    wait_until_sampling(rec.pid, q.pid)
+    time.sleep(0.5)
+    q.kill()
+    q.wait()
+    _, err = rec.communicate(timeout=60)
+    assert rec.returncode == 0 and "target exited" in err, err
     assert "Worker.spin" in out2.read_text()
 
 
@@ -139,9 +165,12 @@ def test_periodic_output_while_sampling(target, tmp_path):
     out = tmp_path / "periodic.collapsed"
     rec = subprocess.Popen([*DZIURA, "record", "--pid", str(p.pid), "-r", "100", "-o", str(out)],
                            stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    wait_until_sampling(rec.pid, p.pid)
+    time.sleep(0.5)
     rec.send_signal(signal.SIGUSR1)
-    time.sleep(1.5)
+    deadline = time.monotonic() + 10  # written at the sampler's next once-a-second tick
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert out.exists() and "Worker.spin" in out.read_text()
     rec.send_signal(signal.SIGINT)
     rec.communicate(timeout=30)
@@ -336,3 +365,16 @@ def test_dump_debian_system_python():
     finally:
         p.kill()
         p.wait()
+
+
+def test_exited_process_is_named_as_such():
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # exited but not reaped: a zombie
+        state = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        if state == "Z":
+            break
+        time.sleep(0.05)
+    r = dz("dump", "--pid", p.pid)
+    p.wait()
+    assert r.returncode == 1 and r.stderr.strip() == f"dziura: error: process {p.pid} has exited"

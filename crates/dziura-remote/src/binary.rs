@@ -53,7 +53,25 @@ pub fn find(process: &Process, maps: &[Mapping]) -> Result<Interpreter, RemoteEr
             return Ok(found);
         }
     }
+    // An exited process (a zombie not yet reaped) has no memory map left to search.
+    if maps.is_empty() || is_zombie(process.pid) {
+        return Err(RemoteError::Exited(process.pid));
+    }
     Err(RemoteError::NotPython(process.pid, process.cmdline()))
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')').and_then(|i| {
+                s[i + 1..]
+                    .split_whitespace()
+                    .next()
+                    .map(|st| st == "Z" || st == "X")
+            })
+        })
+        .unwrap_or(true)
 }
 
 fn runtime_in(
