@@ -83,6 +83,7 @@ pub fn read_folded(text: &str) -> Result<Profile, FoldedError> {
     Ok(Profile {
         threads: vec![ThreadProfile::default()],
         samples: Some(samples),
+        calls: None,
         meta: dziura_model::Metadata {
             mode: "sampling".into(),
             ..Default::default()

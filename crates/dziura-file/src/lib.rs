@@ -24,7 +24,8 @@ use flate2::Compression;
 /// The first bytes of every dziura file.
 pub const MAGIC: &[u8; 8] = b"DZIURA\x00\x01";
 /// The format version this build writes; it reads this one and every older one.
-pub const VERSION: u32 = 1;
+/// 1: threads, metadata, samples. 2: also the traced call timeline.
+pub const VERSION: u32 = 2;
 /// The largest body accepted, uncompressed: a guard against gzip bombs.
 const MAX_BODY: u64 = 4 << 30;
 
@@ -91,18 +92,43 @@ pub fn read(data: &[u8]) -> Result<Profile, FileError> {
     if body.len() as u64 > MAX_BODY {
         return Err(FileError::Corrupt);
     }
-    decode_body(&body)
+    decode_body(&body, version)
 }
 
-/// The profile from an uncompressed body, checked for indices that point nowhere.
-fn decode_body(body: &[u8]) -> Result<Profile, FileError> {
-    let (profile, rest): (Profile, _) =
-        postcard::take_from_bytes(body).map_err(|_| FileError::Corrupt)?;
+/// A version 1 body: a profile before call timelines.
+#[derive(serde::Deserialize)]
+struct ProfileV1 {
+    threads: Vec<ThreadProfile>,
+    meta: dziura_model::Metadata,
+    samples: Option<dziura_model::Samples>,
+}
+
+/// The profile from an uncompressed body of `version`, checked for indices that point nowhere.
+fn decode_body(body: &[u8], version: u32) -> Result<Profile, FileError> {
+    let (profile, rest) = if version == 1 {
+        let (p, rest): (ProfileV1, _) =
+            postcard::take_from_bytes(body).map_err(|_| FileError::Corrupt)?;
+        let p = Profile {
+            threads: p.threads,
+            meta: p.meta,
+            samples: p.samples,
+            calls: None,
+        };
+        (p, rest)
+    } else {
+        postcard::take_from_bytes(body).map_err(|_| FileError::Corrupt)?
+    };
     if !rest.is_empty() {
         return Err(FileError::Corrupt);
     }
+    let n = profile.threads.len();
     if let Some(s) = &profile.samples {
-        if s.stacks.iter().any(|st| st.thread >= profile.threads.len()) {
+        if s.stacks.iter().any(|st| st.thread >= n) {
+            return Err(FileError::Corrupt);
+        }
+    }
+    if let Some(c) = &profile.calls {
+        if c.threads.iter().any(|t| t.thread >= n) {
             return Err(FileError::Corrupt);
         }
     }
@@ -126,6 +152,7 @@ pub fn read_any(data: &[u8]) -> Result<Profile, FileError> {
                 ..Default::default()
             },
             samples: None,
+            calls: None,
         }),
         Err(e) if looks_like_pstats(data) => Err(FileError::CorruptPstats(e.to_string())),
         Err(_) => Err(FileError::Unknown),
@@ -135,7 +162,10 @@ pub fn read_any(data: &[u8]) -> Result<Profile, FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dziura_model::{CallGraph, CallStats, Frame, FuncKey, Metadata, Samples, TimedSample};
+    use dziura_model::{
+        CallEvent, CallGraph, CallStats, CallTimeline, Frame, FuncKey, Metadata, Samples,
+        ThreadCalls, TimedSample,
+    };
 
     fn st(nc: u64, cc: u64, tt: f64, ct: f64) -> CallStats {
         CallStats {
@@ -184,6 +214,7 @@ mod tests {
                 mode: "tracing".into(),
             },
             samples: None,
+            calls: None,
         }
     }
 
@@ -226,7 +257,88 @@ mod tests {
                 ..Default::default()
             },
             samples: Some(s),
+            calls: None,
         }
+    }
+
+    /// A tracing profile with its call timeline: main → fib → fib, then main → len.
+    fn timed() -> Profile {
+        let mut p = tracing();
+        let ev = |time_ns, func, open| CallEvent {
+            time_ns,
+            func,
+            open,
+        };
+        p.calls = Some(CallTimeline {
+            funcs: vec![
+                FuncKey::python("/tmp/ü/main.py", 1, "<module>"),
+                FuncKey::python("/tmp/ü/main.py", 4, "fib"),
+                FuncKey::builtin("<built-in method builtins.len>"),
+            ],
+            threads: vec![
+                ThreadCalls {
+                    thread: 0,
+                    events: vec![
+                        ev(0, 0, true),
+                        ev(10, 1, true),
+                        ev(20, 1, true),
+                        ev(30, 1, false),
+                        ev(40, 1, false),
+                        ev(40, 2, true),
+                        ev(45, 2, false),
+                        ev(1_000_000_000_000, 0, false),
+                    ],
+                },
+                ThreadCalls {
+                    thread: 1,
+                    events: vec![ev(5, 1, true), ev(6, 1, false)],
+                },
+            ],
+            truncated_at_ns: Some(41),
+            dropped_calls: 3,
+        });
+        p
+    }
+
+    #[test]
+    fn version_1_files_still_read() {
+        #[derive(serde::Serialize)]
+        struct V1<'a> {
+            threads: &'a [ThreadProfile],
+            meta: &'a Metadata,
+            samples: &'a Option<Samples>,
+        }
+        for p in [tracing(), sampling()] {
+            let body = postcard::to_stdvec(&V1 {
+                threads: &p.threads,
+                meta: &p.meta,
+                samples: &p.samples,
+            })
+            .unwrap();
+            let mut file = MAGIC.to_vec();
+            file.extend_from_slice(&1u32.to_le_bytes());
+            let mut gz = GzEncoder::new(file, Compression::fast());
+            gz.write_all(&body).unwrap();
+            assert_eq!(read(&gz.finish().unwrap()).unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn timelines_round_trip_and_bad_ones_are_refused() {
+        let p = timed();
+        assert_eq!(read(&write(&p)).unwrap(), p);
+        let bad = |f: &dyn Fn(&mut CallTimeline)| {
+            let mut q = timed();
+            f(q.calls.as_mut().unwrap());
+            assert_eq!(read(&write(&q)), Err(FileError::Corrupt));
+        };
+        bad(&|c| c.threads[1].thread = 2);
+        bad(&|c| c.threads[1].events[0].func = 3);
+        bad(&|c| c.threads[1].events[1].time_ns = 4);
+        bad(&|c| {
+            c.threads[1].events.pop();
+        });
+        bad(&|c| c.threads[0].events[3].func = 0);
     }
 
     #[test]
@@ -308,7 +420,7 @@ mod tests {
         assert_eq!(read(&flipped), Err(FileError::Corrupt));
         let mut extra = postcard::to_stdvec(&tracing()).unwrap();
         extra.push(0);
-        assert_eq!(decode_body(&extra), Err(FileError::Corrupt));
+        assert_eq!(decode_body(&extra, VERSION), Err(FileError::Corrupt));
     }
 
     #[test]
@@ -358,19 +470,19 @@ mod tests {
         // Deterministic fuzz: the gzip CRC catches nearly every change to a whole file, so the
         // uncompressed body is mutated too, and re-wrapped to go through the whole reader.
         let mut r = XorShift(0x9e37_79b9_7f4a_7c15);
-        for p in [tracing(), sampling()] {
+        for p in [tracing(), sampling(), timed()] {
             let file = write(&p);
             let body = postcard::to_stdvec(&p).unwrap();
             for cut in 0..=file.len() {
                 let _ = read_any(&file[..cut]);
             }
             for cut in 0..body.len() {
-                assert!(decode_body(&body[..cut]).is_err());
+                assert!(decode_body(&body[..cut], VERSION).is_err());
             }
             for _ in 0..5_000 {
                 let _ = read_any(&mutate(&file, &mut r));
                 let b = mutate(&body, &mut r);
-                if let Ok(q) = decode_body(&b) {
+                if let Ok(q) = decode_body(&b, VERSION) {
                     // Whatever loads is sound: it writes and reads back the same.
                     assert_eq!(read(&write(&q)).unwrap(), q);
                 }

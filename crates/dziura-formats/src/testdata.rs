@@ -90,6 +90,7 @@ pub fn sampled() -> Profile {
         ],
         meta: meta("sampling"),
         samples: Some(s),
+        calls: None,
     }
 }
 
@@ -135,5 +136,6 @@ pub fn traced() -> Profile {
         ],
         meta: meta("tracing"),
         samples: None,
+        calls: None,
     }
 }

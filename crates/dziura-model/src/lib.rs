@@ -481,6 +481,102 @@ impl Samples {
     }
 }
 
+/// One call starting (`open`) or ending, in a traced timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallEvent {
+    /// Nanoseconds since [`Metadata::start_time`].
+    pub time_ns: u64,
+    /// Index into [`CallTimeline::funcs`].
+    pub func: u32,
+    pub open: bool,
+}
+
+/// One thread's calls in time order: opens and closes nest like brackets, every open closed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThreadCalls {
+    /// Index into [`Profile::threads`].
+    pub thread: usize,
+    pub events: Vec<CallEvent>,
+}
+
+/// Every call a tracer saw, in time order per thread (`dziura run --timeline`), for the views
+/// that show when things happened. Bounded: when the buffer filled, no call starting later was
+/// kept (calls already open still got their real end) and `truncated_at_ns` says when.
+///
+/// Serialized as is; a timeline whose events point nowhere, go back in time or do not nest is
+/// refused on load, so writers may rely on it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawCallTimeline")]
+pub struct CallTimeline {
+    pub funcs: Vec<FuncKey>,
+    pub threads: Vec<ThreadCalls>,
+    /// Nanoseconds since [`Metadata::start_time`] at which recording stopped because the buffer
+    /// was full.
+    pub truncated_at_ns: Option<u64>,
+    /// Calls not kept because the buffer was full (at least this many).
+    pub dropped_calls: u64,
+}
+
+#[derive(Deserialize)]
+struct RawCallTimeline {
+    funcs: Vec<FuncKey>,
+    threads: Vec<ThreadCalls>,
+    truncated_at_ns: Option<u64>,
+    dropped_calls: u64,
+}
+
+impl TryFrom<RawCallTimeline> for CallTimeline {
+    type Error = String;
+
+    fn try_from(raw: RawCallTimeline) -> Result<Self, String> {
+        let t = CallTimeline {
+            funcs: raw.funcs,
+            threads: raw.threads,
+            truncated_at_ns: raw.truncated_at_ns,
+            dropped_calls: raw.dropped_calls,
+        };
+        t.check()?;
+        Ok(t)
+    }
+}
+
+impl CallTimeline {
+    /// Checks what writers rely on: indices in range, time never going back, opens and closes
+    /// nesting, every open closed.
+    pub fn check(&self) -> Result<(), String> {
+        for tc in &self.threads {
+            let mut open: Vec<u32> = Vec::new();
+            let mut last = 0;
+            for e in &tc.events {
+                if e.func as usize >= self.funcs.len() {
+                    return Err("call timeline: an event points past the functions".into());
+                }
+                if e.time_ns < last {
+                    return Err("call timeline: events go back in time".into());
+                }
+                last = e.time_ns;
+                if e.open {
+                    open.push(e.func);
+                } else if open.pop() != Some(e.func) {
+                    return Err("call timeline: a call ends that did not start".into());
+                }
+            }
+            if !open.is_empty() {
+                return Err("call timeline: a call never ends".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of calls kept.
+    pub fn calls(&self) -> usize {
+        self.threads
+            .iter()
+            .map(|t| t.events.iter().filter(|e| e.open).count())
+            .sum()
+    }
+}
+
 /// A whole profile: per-thread call graphs (tracing) or stacks (sampling), plus metadata.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
@@ -488,6 +584,8 @@ pub struct Profile {
     pub meta: Metadata,
     /// Present for profiles made by sampling.
     pub samples: Option<Samples>,
+    /// Present for tracing profiles recorded with a timeline.
+    pub calls: Option<CallTimeline>,
 }
 
 impl Profile {

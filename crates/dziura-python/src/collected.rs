@@ -130,6 +130,7 @@ impl Collected {
             threads,
             meta,
             samples: None,
+            calls: None,
         }
     }
 }

@@ -182,6 +182,7 @@ fn finish(
         threads,
         meta,
         samples: Some(samples),
+        calls: None,
     }
 }
 
