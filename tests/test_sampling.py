@@ -378,3 +378,169 @@ def test_exited_process_is_named_as_such():
     r = dz("dump", "--pid", p.pid)
     p.wait()
     assert r.returncode == 1 and r.stderr.strip() == f"dziura: error: process {p.pid} has exited"
+
+
+# ---- Python thread names, read from threading._active --------------------------------------
+
+NAMED = str(PROGRAMS / "named_threads.py")
+
+
+@pytest.fixture
+def named_target():
+    """named_threads.py: returns (process, {native id: threading name}) once every thread runs."""
+    procs = []
+
+    def start(seconds=60):
+        p = subprocess.Popen([sys.executable, NAMED, str(seconds)], stdout=subprocess.PIPE, text=True)
+        procs.append(p)
+        word, names = p.stdout.readline().split(" ", 1)
+        assert word == "ready"
+        return p, {int(k): v for k, v in json.loads(names).items()}
+
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def test_dump_shows_python_thread_names(named_target):
+    p, names = named_target()
+    assert {"MainThread", "worker-a", "worker-b", "idle-wörker ✓", "renamed-later", "plain-dict-\U0001f600"} <= set(names.values())
+    assert any(n.startswith("Thread-") and n.endswith("(waiter)") for n in names.values())
+    r = dz("dump", "--pid", p.pid)
+    assert r.returncode == 0, r.stderr
+    shown = dict(re.findall(r'^Thread (\d+) \([a-z+]+\): "(.*)"$', r.stdout, re.M))
+    assert {int(k): v for k, v in shown.items()} == names, r.stdout
+    doc = json.loads(dz("dump", "--pid", p.pid, "--json").stdout)
+    assert {t["native_id"]: t["name"] for t in doc} == names
+    main = next(t for t in doc if t["native_id"] == p.pid)
+    assert main["name"] == "MainThread"
+
+
+def test_record_and_top_use_python_thread_names(named_target, tmp_path):
+    p, names = named_target()
+    out = tmp_path / "a.collapsed"
+    r = dz("record", "--pid", p.pid, "-d", 1, "-r", 200, "--thread", "worker-a", "--threads", "-o", out)
+    assert r.returncode == 0, r.stderr
+    lines = out.read_text().splitlines()
+    assert lines and all(line.startswith("thread worker-a") for line in lines), lines[:5]
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in lines if ";spin (" in line) > 20
+    # Every thread's profile is named from threading, idle ones too (speedscope, table).
+    doc_path = tmp_path / "all.speedscope.json"
+    r = dz("record", "--pid", p.pid, "-d", 1, "-r", 100, "--idle", "-o", doc_path)
+    assert r.returncode == 0, r.stderr
+    labels = {prof["name"] for prof in json.loads(doc_path.read_text())["profiles"]}
+    assert labels == {f"thread {name} (native id {tid})" for tid, name in names.items()}, labels
+    table = dz("record", "--pid", p.pid, "-d", 1, "-r", 100, "--idle", "-f", "table", "--threads")
+    assert table.returncode == 0, table.stderr
+    heads = re.findall(r"^Thread (.*) \(ident \d+, native id (\d+)\)$", table.stdout, re.M)
+    assert {int(tid): name for name, tid in heads} == names, table.stdout
+    top = dz("top", "--pid", p.pid, "-d", 1.5, "--delay", 0.5, "--no-redraw", "--thread", "worker-b")
+    assert top.returncode == 0, top.stderr
+    assert "spin (named_threads.py:" in top.stdout.split("dziura top: pid")[-1]
+
+
+# ---- faults: permission denied ---------------------------------------------------------------
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_permission_denied_says_what_to_change():
+    """A target run by root, read by `nobody`: one line saying who runs what and what to change
+    (the same user with ptrace_scope 0, or root / CAP_SYS_PTRACE), exit 1, no panic."""
+    import shutil
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to run the target and dziura as two different users")
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) is not installed")
+    probe = subprocess.run([*NOBODY, sys.executable, "-c", "import dziura"], cwd="/", capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"user nobody cannot run {sys.executable} with dziura: {probe.stderr.strip()[-200:]}")
+    p = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        api = ("import dziura, sys\ntry:\n    dziura.Sampler(int(sys.argv[1])).start()\n"
+               "except RuntimeError as e:\n    print('dziura: error:', e, file=sys.stderr); sys.exit(1)\n")
+        for cmd in (["-m", "dziura", "dump", "--pid", p.pid],
+                    ["-m", "dziura", "dump", "--pid", p.pid, "--json"],
+                    ["-m", "dziura", "record", "--pid", p.pid, "-d", 1, "-o", os.devnull],
+                    ["-m", "dziura", "top", "--pid", p.pid, "-d", 1],
+                    ["-c", api, p.pid]):
+            r = subprocess.run([*NOBODY, sys.executable, *map(str, cmd)], cwd="/", capture_output=True, text=True, timeout=60)
+            assert r.returncode == 1, (cmd, r.stderr)
+            lines = r.stderr.strip().splitlines()
+            assert len(lines) == 1, (cmd, r.stderr)
+            line = lines[0]
+            assert line.startswith(f"dziura: error: permission denied reading process {p.pid}: "
+                                   "it runs as uid 0 and dziura as uid 65534: run dziura as the same user"), line
+            assert "kernel.yama.ptrace_scope 0" in line and "CAP_SYS_PTRACE" in line and "root" in line, line
+            assert "panicked" not in r.stderr and "Traceback" not in r.stderr
+    finally:
+        p.kill()
+        p.wait()
+
+
+# ---- targets inside the runtime: garbage collection and imports ----------------------------
+
+RUNTIME = str(PROGRAMS / "runtime_target.py")
+
+
+def _summary(stderr):
+    m = re.search(r": (\d+) samples, (\d+) stacks kept, (\d+) errors", stderr)
+    assert m, stderr
+    return tuple(map(int, m.groups()))
+
+
+def _stacks(path):
+    out = []
+    for line in pathlib.Path(path).read_text().splitlines():
+        stack, n = line.rsplit(" ", 1)
+        out.append((stack.split(";"), int(n)))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["gc", "import"])
+def test_target_inside_gc_or_import(mode, tmp_path):
+    p = subprocess.Popen([sys.executable, RUNTIME, mode, "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        worker = {"gc": "collect_forever", "import": "import_forever"}[mode]
+        # dump, again and again: every read works and shows the worker under <module>.
+        for _ in range(8):
+            r = dz("dump", "--pid", p.pid, "--json")
+            assert r.returncode == 0, r.stderr
+            main = next(t for t in json.loads(r.stdout) if t["native_id"] == p.pid)
+            names = [f["name"] for f in main["frames"]]
+            assert names[-1] == "<module>" and worker in names, names
+        out = tmp_path / f"{mode}.collapsed"
+        r = dz("record", "--pid", p.pid, "-d", 2, "-r", 200, "-o", out)
+        assert r.returncode == 0, r.stderr
+        samples, kept, errors = _summary(r.stderr)
+        assert samples > 100 and errors <= max(2, samples // 50), r.stderr
+        stacks = _stacks(out)
+        total = sum(n for _, n in stacks)
+        assert total == kept
+
+        def share(pred):
+            return sum(n for s, n in stacks if pred(s)) / total
+
+        # Every stack is whole: the script's <module> at the root, the worker on top of it.
+        assert share(lambda s: s[0].startswith("<module> (") and "runtime_target.py" in s[0]) == 1.0
+        assert share(lambda s: any(f.startswith(worker + " (") for f in s)) >= 0.95
+        if mode == "gc":
+            # Most samples stop in the function calling gc.collect() (the collector is C code);
+            # finalizers run by the collector show as Python frames above it.
+            assert share(lambda s: s[-1].startswith("collect_forever (")) >= 0.6, stacks[:5]
+            for s, _ in stacks:
+                if any(f.startswith("Finalized.__del__ (") for f in s):
+                    names = [f.split(" (")[0] for f in s]
+                    assert names[:3] == ["<module>", "collect_forever", "Finalized.__del__"], s
+        else:
+            # importlib's frames and the imported files' own <module> frames.
+            assert share(lambda s: any("<frozen importlib._bootstrap" in f for f in s)) >= 0.3, stacks[:5]
+            assert share(lambda s: any(f.startswith("<module> (") and "generated_mod_" in f for f in s)) >= 0.05
+    finally:
+        p.kill()
+        p.wait()

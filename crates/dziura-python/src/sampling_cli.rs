@@ -42,7 +42,8 @@ pub struct RecordArgs {
     gil: bool,
     #[arg(long, value_enum, default_value_t = Mode::Wall)]
     mode: Mode,
-    /// Give each thread its own root frame in stack-based outputs
+    /// Give each thread its own root frame in stack-based outputs (one table per thread with
+    /// -f table)
     #[arg(short, long)]
     threads: bool,
     /// Keep only this thread (a name or a native thread id)
@@ -103,7 +104,7 @@ fn attach(pid: i32, wait: Duration) -> Result<Spy, Fail> {
             Ok(s) => return Ok(s),
             Err(
                 e @ (RemoteError::NoSuchProcess(_)
-                | RemoteError::PermissionDenied(_)
+                | RemoteError::PermissionDenied(..)
                 | RemoteError::Unsupported(_)),
             ) => return Err(remote(e)),
             Err(e) if start.elapsed() >= wait => return Err(remote(e)),
@@ -114,7 +115,15 @@ fn attach(pid: i32, wait: Duration) -> Result<Spy, Fail> {
 
 pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
     let mut spy = attach(args.pid, Duration::from_millis(200))?;
-    let threads = spy.threads().map_err(remote)?;
+    // A stack that changed while it was read is read again (a running target moves on within
+    // microseconds); only a target that never holds still for one read fails.
+    let mut tries = 0;
+    let threads = loop {
+        match spy.threads() {
+            Err(e) if e.is_transient() && tries < 100 => tries += 1,
+            other => break other.map_err(remote)?,
+        }
+    };
     let pid = args.pid;
     // Per thread, per frame: the frame's variables (empty unless --locals).
     let mut locals: Vec<Vec<Vec<(String, String)>>> = Vec::new();
@@ -138,7 +147,7 @@ pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
                     "pid": pid,
                     "thread_id": t.thread_id,
                     "native_id": t.native_id,
-                    "name": dziura_sampler::thread_name(pid, t.native_id),
+                    "name": dziura_sampler::display_name(pid, t),
                     "active": t.active,
                     "owns_gil": t.holds_gil,
 "frames": t.frames.iter().zip(&locals[i]).map(|(f, vars)| serde_json::json!({
@@ -169,7 +178,7 @@ pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
             s.push_str(&format!(
                 "\nThread {} ({state}): \"{}\"\n",
                 t.native_id,
-                dziura_sampler::thread_name(pid, t.native_id)
+                dziura_sampler::display_name(pid, t)
             ));
             for (f, vars) in t.frames.iter().zip(frame_locals) {
                 s.push_str(&format!(
@@ -282,8 +291,21 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     let every = args.every.map(Duration::from_secs_f64);
     let mut last_write = Instant::now();
     let write_to = |profile: &dziura_model::Profile| -> Result<(), Fail> {
-        let bytes =
-            dziura_formats::write(profile, format, &wopts).map_err(|e| Fail(1, e.to_string()))?;
+        let bytes = if format == Format::Table && args.threads {
+            // One table per thread, headed as `dziura run --threads` heads them.
+            let mut text = String::new();
+            for (i, t) in profile.threads.iter().enumerate() {
+                text.push_str(&format!(
+                    "Thread {} (ident {}, native id {})\n",
+                    t.name, t.ident, t.native_id
+                ));
+                let graph = dziura_formats::call_graph(profile, Some(i));
+                text.push_str(&dziura_table::stats_table(&graph, &wopts.table));
+            }
+            text.into_bytes()
+        } else {
+            dziura_formats::write(profile, format, &wopts).map_err(|e| Fail(1, e.to_string()))?
+        };
         if format == Format::Table {
             // The table's columns mean something else for samples: say so above it.
             let note = format!(
@@ -513,7 +535,7 @@ pub fn top(py: Python<'_>, args: TopArgs) -> Result<i32, Fail> {
     let mut kept = 0u64;
     let mut threads_seen = 0usize;
     let mut active = 0usize;
-    let mut gil_holder: Option<u64> = None;
+    let mut gil_holder: Option<(u64, Option<std::sync::Arc<str>>)> = None;
     let start = Instant::now();
     let mut last_draw = Instant::now() - Duration::from_secs(3600);
     let period = Duration::from_secs_f64(1.0 / args.rate);
@@ -542,7 +564,10 @@ pub fn top(py: Python<'_>, args: TopArgs) -> Result<i32, Fail> {
                 samples += 1;
                 threads_seen = threads.len();
                 active = threads.iter().filter(|t| t.active).count();
-                gil_holder = threads.iter().find(|t| t.holds_gil).map(|t| t.native_id);
+                gil_holder = threads
+                    .iter()
+                    .find(|t| t.holds_gil)
+                    .map(|t| (t.native_id, t.name.clone()));
                 for t in threads
                     .iter()
                     .filter(|t| dziura_sampler::keep(t, &opts, pid, &mut names))
@@ -590,7 +615,13 @@ pub fn top(py: Python<'_>, args: TopArgs) -> Result<i32, Fail> {
                 "dziura top: pid {pid} (Python v{}) | {:.0} s | samples {samples}, errors {errors} | threads {threads_seen}, active {active}, GIL {}\n",
                 spy.interpreter.version_string(),
                 start.elapsed().as_secs_f64(),
-                gil_holder.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
+                gil_holder
+                    .as_ref()
+                    .map(|(tid, name)| match name {
+                        Some(n) => format!("{tid} ({n})"),
+                        None => format!("{tid} ({})", dziura_sampler::thread_name(pid, *tid)),
+                    })
+                    .unwrap_or_else(|| "-".into()),
             ));
             s.push_str(&format!(
                 "sorted by {} (keys: o own, t total, r reset, q quit)\n\n",

@@ -4,6 +4,7 @@
 //! per minor version (it is fixed within one), so a new minor needs a new [`Shape`], not a new
 //! table of offsets.
 
+use crate::objects::{InstanceDict, Objects, HT_CACHED_KEYS_AFTER_TYPE};
 use crate::process::u64_at;
 use crate::RemoteError;
 
@@ -63,6 +64,10 @@ pub struct Layout {
     /// `FRAME_OWNED_BY_INTERPRETER` in 3.14 (whose `FRAME_OWNED_BY_CSTACK` is 4, never
     /// assigned; CPython itself treats every owner >= 3 as "incomplete").
     pub owner_cstack: Option<u8>,
+    /// 3.11, which has no shim frames: the frame's `is_entry` (`bool`), set on the first frame
+    /// each `_PyEval_EvalFrameDefault` call runs. Either way the outermost frame of a whole
+    /// stack is an entry (3.11) or a shim (3.12+) frame: a chain ending elsewhere was torn.
+    pub frame_is_entry: Option<u64>,
     pub code_filename: u64,
     pub code_name: u64,
     pub code_qualname: u64,
@@ -87,6 +92,8 @@ pub struct Layout {
     pub compact_size: u64,
     pub bytes_size: u64,
     pub bytes_data: u64,
+    /// Dicts, modules, types and instance attributes, for thread names.
+    pub objects: Objects,
 }
 
 impl Layout {
@@ -123,6 +130,7 @@ impl Layout {
             frame_instr: 56,
             frame_owner: 69,
             owner_cstack: None,
+            frame_is_entry: Some(68),
             code_filename: 112,
             code_name: 120,
             code_qualname: 128,
@@ -140,6 +148,7 @@ impl Layout {
             compact_size: 72,
             bytes_size: 16,
             bytes_data: 32,
+            objects: Objects::v3_11(),
         }
     }
 
@@ -217,6 +226,7 @@ impl Layout {
             frame_instr: 56,
             frame_owner: 70,
             owner_cstack: Some(3),
+            frame_is_entry: None,
             code_filename: 112,
             code_name: 120,
             code_qualname: 128,
@@ -234,6 +244,7 @@ impl Layout {
             compact_size: 56,
             bytes_size: 16,
             bytes_data: 32,
+            objects: Objects::v3_12(),
         }
     }
 
@@ -320,6 +331,7 @@ impl Layout {
             frame_instr: w("interpreter_frame.instr_ptr")?,
             frame_owner: w("interpreter_frame.owner")?,
             owner_cstack: Some(3),
+            frame_is_entry: None,
             code_filename: w("code_object.filename")?,
             code_name: w("code_object.name")?,
             code_qualname: w("code_object.qualname")?,
@@ -338,6 +350,21 @@ impl Layout {
             compact_size: ascii_size + 16,
             bytes_size: w("bytes_object.ob_size")?,
             bytes_data: w("bytes_object.ob_sval")?,
+            objects: Objects {
+                interp_modules: w("interpreter_state.imports_modules")?,
+                object_size: w("pyobject.size")?,
+                // `PyVarObject_HEAD`, `tp_name`, then `tp_basicsize`.
+                tp_basicsize: w("type_object.tp_name")? + 8,
+                tp_flags: w("type_object.tp_flags")?,
+                // `type_object.size` is `sizeof(PyTypeObject)`.
+                ht_cached_keys: w("type_object.size")? + HT_CACHED_KEYS_AFTER_TYPE,
+                dict_keys: w("dict_object.ma_keys")?,
+                dict_values: w("dict_object.ma_values")?,
+                values_items: 8,
+                instance_dict: InstanceDict::Inline {
+                    dict: if free_threaded { -8 } else { -24 },
+                },
+            },
         })
     }
 }
@@ -558,6 +585,19 @@ impl Shape {
             base += fields.len();
         }
         None
+    }
+
+    /// Every field's `section.field` path, in word order.
+    pub fn paths(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.iter().flat_map(|(section, fields)| {
+            fields.iter().map(move |f| {
+                if section.is_empty() {
+                    f.to_string()
+                } else {
+                    format!("{section}.{f}")
+                }
+            })
+        })
     }
 
     /// How many words the block has.

@@ -4,6 +4,7 @@
 pub mod binary;
 pub mod layout;
 pub mod linetable;
+pub mod objects;
 pub mod pause;
 pub mod process;
 pub mod spy;
@@ -17,11 +18,9 @@ pub enum RemoteError {
     NoSuchProcess(i32),
     #[error("process {0} has exited")]
     Exited(i32),
-    #[error(
-        "permission denied reading process {0}: run dziura as the same user as the target and allow ptrace \
-         (echo 0 > /proc/sys/kernel/yama/ptrace_scope), or as root / with CAP_SYS_PTRACE (docker: --cap-add SYS_PTRACE)"
-    )]
-    PermissionDenied(i32),
+    /// The pid and what to change, see [`permission_hint`].
+    #[error("permission denied reading process {0}: {1}")]
+    PermissionDenied(i32, String),
     #[error("process {0} is not a Python process (no CPython runtime found in it): {1}")]
     NotPython(i32, String),
     #[error("unsupported Python version {0}: dziura reads CPython 3.11 and newer")]
@@ -39,8 +38,49 @@ pub enum RemoteError {
 }
 
 impl RemoteError {
+    /// Permission to read `pid` was refused: the error, saying what to change here.
+    pub fn permission_denied(pid: i32) -> RemoteError {
+        RemoteError::PermissionDenied(pid, permission_hint(pid))
+    }
+
     /// Errors that a retry may not have (the target changed while being read).
     pub fn is_transient(&self) -> bool {
         matches!(self, RemoteError::BadAddress(_) | RemoteError::Torn(_))
+    }
+}
+
+/// What to change so that `pid` can be read, from who runs it, who runs dziura and the Yama
+/// ptrace setting: the same user (and `ptrace_scope` 0), or root / `CAP_SYS_PTRACE`.
+pub fn permission_hint(pid: i32) -> String {
+    let target = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Uid:"))?;
+            line.split_whitespace().nth(2)?.parse::<u32>().ok() // the effective uid
+        });
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    let scope_now = match scope {
+        Some(n) => format!("now {n}"),
+        None => "no Yama here".into(),
+    };
+    let root = "or run dziura as root / with CAP_SYS_PTRACE (sudo; docker: --cap-add SYS_PTRACE)";
+    match target {
+        Some(t) if t != me => format!(
+            "it runs as uid {t} and dziura as uid {me}: run dziura as the same user (with \
+             kernel.yama.ptrace_scope 0, {scope_now}), {root}"
+        ),
+        _ => match scope {
+            Some(n) if n >= 1 => format!(
+                "ptrace is restricted (kernel.yama.ptrace_scope is {n}): allow it with \
+                 'echo 0 > /proc/sys/kernel/yama/ptrace_scope', {root}"
+            ),
+            _ => format!(
+                "the target is not readable by its own user (set-uid or PR_SET_DUMPABLE 0?): {root}"
+            ),
+        },
     }
 }

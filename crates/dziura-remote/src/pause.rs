@@ -38,7 +38,7 @@ impl Pause {
                     let e = std::io::Error::last_os_error();
                     match e.raw_os_error() {
                         Some(libc::ESRCH) => continue, // the thread just ended
-                        Some(libc::EPERM) => return Err(RemoteError::PermissionDenied(pid)),
+                        Some(libc::EPERM) => return Err(RemoteError::permission_denied(pid)),
                         _ => return Err(RemoteError::Io(format!("cannot stop thread {tid}: {e}"))),
                     }
                 }

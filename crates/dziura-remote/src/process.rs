@@ -55,7 +55,7 @@ impl Process {
     fn io_error(&self, e: std::io::Error) -> RemoteError {
         match e.raw_os_error() {
             Some(libc::ESRCH) | Some(libc::ENOENT) => RemoteError::Exited(self.pid),
-            Some(libc::EPERM) | Some(libc::EACCES) => RemoteError::PermissionDenied(self.pid),
+            Some(libc::EPERM) | Some(libc::EACCES) => RemoteError::permission_denied(self.pid),
             _ => RemoteError::Io(e.to_string()),
         }
     }

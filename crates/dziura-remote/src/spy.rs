@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::binary::{self, Interpreter};
 use crate::layout::{CurrentFrame, GilPlace, Layout, DEBUG_OFFSETS_LEN};
 use crate::linetable::line_for;
+use crate::objects;
 use crate::process::{u32_at, u64_at, Process};
 use crate::RemoteError;
 
@@ -67,6 +69,91 @@ pub struct ThreadStack {
     pub holds_gil: bool,
     /// Running on a CPU (`R` in /proc) rather than waiting.
     pub active: bool,
+    /// The `threading` name (`Thread.name`), when the thread is in `threading._active` and it
+    /// could be read; callers fall back to the OS name.
+    pub name: Option<Arc<str>>,
+}
+
+/// After a thread is first seen, how soon `threading._active` is read again for it: new threads
+/// are named at once (at most this often), ...
+const NEW_THREAD_REFRESH: Duration = Duration::from_millis(20);
+/// ... a thread not (yet) in `_active` is looked for again this often while it is young ...
+const UNNAMED_RETRY: Duration = Duration::from_millis(250);
+const YOUNG: Duration = Duration::from_secs(2);
+/// ... and every name is read again this often (threads can be renamed).
+const NAMES_REFRESH: Duration = Duration::from_secs(2);
+
+/// A thread's Python name (if found) and when the thread was first seen.
+type Named = (Option<Arc<str>>, Instant);
+
+/// Python thread names by (ident, native id): a new pair means a new thread, even where an
+/// ident is reused.
+#[derive(Default)]
+struct NameCache {
+    threads: HashMap<(u64, u64), Named>,
+    last: Option<Instant>,
+    /// How long the last read of `_active` took: reads for new threads are spaced at least
+    /// 20 times that apart, so a target starting threads all the time costs the sampler at
+    /// most a twentieth of its time.
+    cost: Duration,
+}
+
+impl NameCache {
+    /// Whether `_active` must be read again for this sample's threads.
+    fn due(&self, threads: &[ThreadStack], now: Instant) -> bool {
+        let Some(last) = self.last else {
+            return true;
+        };
+        let since = now.saturating_duration_since(last);
+        if since >= NAMES_REFRESH {
+            return true;
+        }
+        let spaced = self.cost * 20;
+        threads
+            .iter()
+            .any(|t| match self.threads.get(&(t.thread_id, t.native_id)) {
+                None => since >= NEW_THREAD_REFRESH.max(spaced),
+                Some((None, first)) => {
+                    since >= UNNAMED_RETRY.max(spaced)
+                        && now.saturating_duration_since(*first) < YOUNG
+                }
+                Some((Some(_), _)) => false,
+            })
+    }
+
+    /// Takes a fresh read of `_active` (`None` when it failed: names known stay, new threads
+    /// get none).
+    fn update(
+        &mut self,
+        threads: &[ThreadStack],
+        read: Option<HashMap<u64, String>>,
+        now: Instant,
+    ) {
+        let mut next = HashMap::with_capacity(threads.len());
+        for t in threads {
+            let key = (t.thread_id, t.native_id);
+            let (old, first) = self.threads.remove(&key).unwrap_or((None, now));
+            let name = match &read {
+                Some(names) => names.get(&t.thread_id).map(|n| match old {
+                    Some(o) if *o == **n => o,
+                    _ => Arc::from(n.as_str()),
+                }),
+                None => old,
+            };
+            next.insert(key, (name, first));
+        }
+        self.threads = next;
+        self.last = Some(now);
+    }
+
+    fn apply(&self, threads: &mut [ThreadStack]) {
+        for t in threads {
+            t.name = self
+                .threads
+                .get(&(t.thread_id, t.native_id))
+                .and_then(|(n, _)| n.clone());
+        }
+    }
 }
 
 /// A reader of one Python process.
@@ -81,6 +168,9 @@ pub struct Spy {
     /// Stop the target's threads while reading each sample (`--blocking`).
     pub blocking: bool,
     code_type: Option<u64>,
+    names: NameCache,
+    /// Read Python thread names (on by default).
+    pub thread_names: bool,
     frame_len: usize,
     code_len: usize,
     thread_len: usize,
@@ -109,6 +199,7 @@ impl Spy {
             + 8;
         let frame_len = frame_len
             .max(layout.frame_owner as usize + 1)
+            .max(layout.frame_is_entry.map_or(0, |o| o as usize + 1))
             .max(layout.frame_tlbc_index.map_or(0, |o| o as usize + 4));
         let code_len = [
             layout.code_filename,
@@ -141,6 +232,8 @@ impl Spy {
             stat_files: HashMap::new(),
             blocking: false,
             code_type: None,
+            names: NameCache::default(),
+            thread_names: true,
             frame_len,
             code_len,
             thread_len,
@@ -176,6 +269,30 @@ impl Spy {
     /// The stacks of all threads now. A thread whose stack changed under the read is reported
     /// as an error, never as a wrong stack.
     pub fn threads(&mut self) -> Result<Vec<ThreadStack>, RemoteError> {
+        let mut threads = self.stacks()?;
+        if self.thread_names {
+            self.name(&mut threads);
+        }
+        Ok(threads)
+    }
+
+    /// Gives threads their Python names, reading `threading._active` only when a thread is new
+    /// or the names are old (see [`NameCache::due`]); a failed read names nothing new.
+    fn name(&mut self, threads: &mut [ThreadStack]) {
+        let now = Instant::now();
+        if self.names.due(threads, now) {
+            let read = self
+                .process
+                .u64(self.interpreter.runtime + self.layout.interpreters_head)
+                .and_then(|interp| objects::thread_names(&self.process, &self.layout, interp))
+                .ok();
+            self.names.update(threads, read, now);
+            self.names.cost = now.elapsed();
+        }
+        self.names.apply(threads);
+    }
+
+    fn stacks(&mut self) -> Result<Vec<ThreadStack>, RemoteError> {
         if !self.blocking {
             return self.read_threads(None);
         }
@@ -244,6 +361,7 @@ impl Spy {
                     Some(r) => r.get(&native_id).copied().unwrap_or(false),
                     None => self.is_running(native_id),
                 },
+                name: None,
             });
             tstate = u64_at(&ts, l.ts_next as usize);
         }
@@ -279,7 +397,7 @@ impl Spy {
             l.frame_instr as usize,
             l.frame_owner as usize,
         );
-        let (cstack, adaptive) = (l.owner_cstack, l.code_adaptive);
+        let (cstack, adaptive, is_entry) = (l.owner_cstack, l.code_adaptive, l.frame_is_entry);
         let tlbc = l.frame_tlbc_index.zip(l.code_tlbc);
         // First the chain of frames (code, instruction, per-thread bytecode index), then all code
         // objects in one read.
@@ -304,6 +422,20 @@ impl Spy {
             let tlbc_index = tlbc.map_or(-1, |(f, _)| u32_at(bytes, f as usize) as i32);
             let address = frame;
             frame = u64_at(bytes, prev_off);
+            if frame == 0 {
+                // The outermost frame: an entry frame when the chain was read whole. A frame
+                // popped or a generator suspended while it was being read ends it early.
+                let entry = match (cstack, is_entry) {
+                    (Some(c), _) => owner == c,
+                    (None, Some(e)) => bytes[e as usize] != 0,
+                    (None, None) => true,
+                };
+                if !entry {
+                    return Err(RemoteError::Torn(
+                        "the stack changed while it was read (it ends in a frame that is not an entry frame)".into(),
+                    ));
+                }
+            }
             if cstack == Some(owner) || code == 0 {
                 continue;
             }
@@ -393,14 +525,7 @@ impl Spy {
     }
 
     fn type_name(&self, obj: u64) -> Result<String, RemoteError> {
-        let t = self.process.u64(obj + self.layout.ob_type)?;
-        let p = self.process.u64(t + self.layout.tp_name)?;
-        let raw = self
-            .process
-            .read_vec(p, 64)
-            .or_else(|_| self.process.read_vec(p, 16))?;
-        let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-        Ok(String::from_utf8_lossy(&raw[..end]).into_owned())
+        objects::type_name(&self.process, &self.layout, obj)
     }
 
     fn repr(&mut self, obj: u64) -> String {
@@ -504,44 +629,7 @@ impl Spy {
         if let Some(s) = self.strings.get(&addr) {
             return Ok(s.clone());
         }
-        let l = &self.layout;
-        let head = self.process.read_vec(addr, l.compact_size as usize)?;
-        let length = u64_at(&head, l.unicode_length as usize);
-        let state = u32_at(&head, l.unicode_state as usize);
-        let k = l.unicode_kind_shift;
-        let (kind, compact, ascii) = (
-            (state >> k) & 7,
-            (state >> (k + 3)) & 1,
-            (state >> (k + 4)) & 1,
-        );
-        if compact == 0 || !matches!(kind, 1 | 2 | 4) || length > MAX_STRING {
-            return Err(RemoteError::Torn(format!("not a compact str at {addr:#x}")));
-        }
-        let data = addr
-            + if ascii == 1 {
-                l.ascii_size
-            } else {
-                l.compact_size
-            };
-        let raw = self
-            .process
-            .read_vec(data, (length * kind as u64) as usize)?;
-        let text: String = match kind {
-            1 => raw.iter().map(|&b| b as char).collect(),
-            2 => char::decode_utf16(
-                raw.chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]])),
-            )
-            .map(|c| c.unwrap_or('\u{fffd}'))
-            .collect(),
-            _ => raw
-                .chunks_exact(4)
-                .map(|c| {
-                    char::from_u32(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .unwrap_or('\u{fffd}')
-                })
-                .collect(),
-        };
+        let text = objects::read_str(&self.process, &self.layout, addr, MAX_STRING)?;
         let s: Arc<str> = text.into();
         self.strings.insert(addr, s.clone());
         Ok(s)
@@ -578,4 +666,68 @@ pub fn thread_comm(pid: i32, tid: u64) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
         .ok()
         .map(|s| s.trim_end().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thread(ident: u64, native: u64) -> ThreadStack {
+        ThreadStack {
+            native_id: native,
+            thread_id: ident,
+            frames: Vec::new(),
+            holds_gil: false,
+            active: true,
+            name: None,
+        }
+    }
+
+    #[test]
+    fn names_are_read_again_only_when_needed() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut c = NameCache::default();
+        let mut ts = vec![thread(1, 100), thread(2, 101)];
+        assert!(c.due(&ts, t0));
+        let read = HashMap::from([(1, "MainThread".to_string())]);
+        c.update(&ts, Some(read.clone()), t0);
+        c.apply(&mut ts);
+        assert_eq!(ts[0].name.as_deref(), Some("MainThread"));
+        assert_eq!(ts[1].name, None);
+        // Thread 2 is not in `_active` yet: looked for again after 250 ms, not before.
+        assert!(!c.due(&ts, ms(100)));
+        assert!(c.due(&ts, ms(260)));
+        let read2 = HashMap::from([(1, "MainThread".to_string()), (2, "worker".to_string())]);
+        let before = ts[0].name.clone().unwrap();
+        c.update(&ts, Some(read2.clone()), ms(260));
+        c.apply(&mut ts);
+        assert_eq!(ts[1].name.as_deref(), Some("worker"));
+        // An unchanged name keeps its allocation (the recorder compares pointers).
+        assert!(Arc::ptr_eq(&before, ts[0].name.as_ref().unwrap()));
+        // All named: nothing to do until the periodic refresh...
+        assert!(!c.due(&ts, ms(1000)));
+        assert!(c.due(&ts, ms(2300)));
+        // ... or a new thread, even one reusing an ident (a new native id); spaced by 20 times
+        // what the last read cost.
+        let mut ts2 = vec![thread(1, 100), thread(2, 102)];
+        assert!(c.due(&ts2, ms(300)));
+        c.cost = Duration::from_millis(4);
+        assert!(!c.due(&ts2, ms(300)));
+        assert!(c.due(&ts2, ms(341)));
+        c.cost = Duration::ZERO;
+        // A failed read keeps the names known and names nothing new.
+        c.update(&ts2, None, ms(300));
+        c.apply(&mut ts2);
+        assert_eq!(ts2[0].name.as_deref(), Some("MainThread"));
+        assert_eq!(ts2[1].name, None);
+        // A thread that never gets a name stops being looked for once it is old.
+        let mut c = NameCache::default();
+        let ts = vec![thread(9, 109)];
+        c.update(&ts, Some(HashMap::new()), t0);
+        assert!(c.due(&ts, ms(1800)));
+        c.update(&ts, Some(HashMap::new()), ms(1800));
+        assert!(!c.due(&ts, ms(2100)));
+        assert!(c.due(&ts, ms(3900)));
+    }
 }

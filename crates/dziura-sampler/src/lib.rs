@@ -3,6 +3,7 @@
 //! profile model with real timestamps. It never stops the target.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dziura_model::{Frame, FuncKey, Metadata, Profile, Samples, ThreadProfile, TimedSample};
@@ -71,7 +72,8 @@ pub enum Stopped {
 pub struct Recorder {
     pub samples: Samples,
     threads: Vec<ThreadProfile>,
-    thread_index: HashMap<u64, usize>,
+    /// Native id → (index in `threads`, the Python name the thread was named with).
+    thread_index: HashMap<u64, (usize, Option<Arc<str>>)>,
     /// (code object info, line) → frame index: no strings are built for frames seen before.
     /// The `Arc`s the spy hands out stay alive in its cache, so the pointers are stable.
     frame_ids: HashMap<(*const dziura_remote::spy::CodeInfo, u32), u32>,
@@ -98,13 +100,22 @@ impl Recorder {
     }
 
     fn thread(&mut self, pid: i32, t: &ThreadStack) -> usize {
-        if let Some(&i) = self.thread_index.get(&t.native_id) {
+        if let Some((i, named)) = self.thread_index.get_mut(&t.native_id) {
+            // A Python name read after the thread was first seen (or a rename) replaces the
+            // one it had; the pointer comparison keeps this off the per-sample path.
+            let changed = match (&t.name, &*named) {
+                (Some(new), Some(old)) => !Arc::ptr_eq(new, old) && **new != **old,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            let i = *i;
+            *named = t.name.clone();
+            if changed {
+                self.threads[i].name = self.label(pid, t);
+            }
             return i;
         }
-        let mut name = thread_name(pid, t.native_id);
-        if pid != self.pid {
-            name = format!("{name} (pid {pid})");
-        }
+        let name = self.label(pid, t);
         self.threads.push(ThreadProfile {
             ident: t.thread_id,
             native_id: t.native_id,
@@ -112,8 +123,17 @@ impl Recorder {
             ..Default::default()
         });
         self.thread_index
-            .insert(t.native_id, self.threads.len() - 1);
+            .insert(t.native_id, (self.threads.len() - 1, t.name.clone()));
         self.threads.len() - 1
+    }
+
+    fn label(&self, pid: i32, t: &ThreadStack) -> String {
+        let name = display_name(pid, t);
+        if pid != self.pid {
+            format!("{name} (pid {pid})")
+        } else {
+            name
+        }
     }
 
     /// Counts one stack of a thread of process `pid`, seen at `at`.
@@ -186,7 +206,17 @@ fn finish(
     }
 }
 
-/// "MainThread" for the thread whose id is the process id, else the kernel's thread name.
+/// A thread's name as shown: its Python `threading` name when it has one, else
+/// [`thread_name`].
+pub fn display_name(pid: i32, t: &ThreadStack) -> String {
+    match &t.name {
+        Some(n) => n.to_string(),
+        None => thread_name(pid, t.native_id),
+    }
+}
+
+/// The name of a thread without a Python name: "MainThread" for the thread whose id is the
+/// process id, else the kernel's thread name.
 pub fn thread_name(pid: i32, native_id: u64) -> String {
     if native_id == pid as u64 {
         return "MainThread".into();
@@ -202,13 +232,16 @@ pub fn keep(t: &ThreadStack, o: &Options, pid: i32, names: &mut HashMap<u64, Str
     match &o.threads {
         ThreadFilter::All => true,
         ThreadFilter::Main => t.native_id == pid as u64,
-        ThreadFilter::Named(n) => {
-            n.parse::<u64>().ok() == Some(t.native_id)
-                || names
-                    .entry(t.native_id)
-                    .or_insert_with(|| thread_name(pid, t.native_id))
-                    == n
-        }
+        ThreadFilter::Named(n) => match &t.name {
+            Some(name) => **name == **n || n.parse::<u64>().ok() == Some(t.native_id),
+            None => {
+                n.parse::<u64>().ok() == Some(t.native_id)
+                    || names
+                        .entry(t.native_id)
+                        .or_insert_with(|| thread_name(pid, t.native_id))
+                        == n
+            }
+        },
     }
 }
 
