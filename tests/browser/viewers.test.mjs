@@ -249,7 +249,9 @@ async function speedscope(browser) {
       }
       assert.ok(rows.length > 0, `${label(i)}: the Sandwich table has rows`);
       if (expected.length <= 150) {
-        assert.deepEqual(unmatched, [], `${label(i)}: functions of the file missing from the Sandwich table`);
+        // Every function of the file is listed (one that took no time at all may be left out).
+        const missing = unmatched.filter(([, t, s]) => t > 0 || s > 0);
+        assert.deepEqual(missing, [], `${label(i)}: functions of the file missing from the Sandwich table`);
       }
       for (const f of want.profiles[i].must_show || []) assert.ok(seen.includes(f), `${label(i)}: ${f} in the Sandwich table (${seen})`);
       console.log(`speedscope ${label(i)}: ${rows.length} functions in the Sandwich table, all matching the file`);
@@ -287,11 +289,11 @@ function sqlString(s) {
 async function query(page, sql) {
   const input = page.locator('.pf-omnibox input');
   await input.click();
-  if (!(await page.evaluate(() => document.querySelector('.pf-omnibox').className.includes('query')))) {
-    // ":" switches the omnibox to SQL mode, unless it already is.
-    const before = await input.getAttribute('placeholder');
+  const sqlMode = () => page.evaluate(() => document.querySelector('.pf-omnibox').classList.contains('pf-omnibox--query-mode'));
+  if (!(await sqlMode())) {
+    // ":" switches the omnibox to SQL mode (it stays there after a query).
     await page.keyboard.type(':');
-    await until('the omnibox SQL mode', async () => (await input.getAttribute('placeholder')) !== before || (await input.inputValue()) === '', 5000).catch(() => {});
+    await until('the omnibox SQL mode', sqlMode, 10_000);
     await sleep(200);
   }
   await input.fill(sql);
