@@ -20,6 +20,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -96,14 +97,26 @@ def view(tmp_path, viewer, label, file, expect=None, error=None) -> str:
     }
     spec_file = tmp_path / f"spec-{viewer}-{label}.json"
     spec_file.write_text(json.dumps(spec))
-    r = subprocess.run(
+    # node kills the vizviewer it starts in a finally block; its own process group is killed
+    # as well should node hang, so no server outlives the test.
+    p = subprocess.Popen(
         ["node", str(BROWSER / "viewers.test.mjs"), str(spec_file)],
         cwd=ROOT,
         env=dict(os.environ, CHROMIUM=CHROMIUM),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=240,
+        start_new_session=True,
     )
+    try:
+        out, err = p.communicate(timeout=240)
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+    r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
     print(r.stdout)
     assert r.returncode == 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
     assert f"ok: {viewer} {label}" in r.stdout
