@@ -65,7 +65,7 @@ def one_error_line(r):
 
 def test_run_writes_a_dziura_file_and_show_prints_the_table(traced):
     data = traced.read_bytes()
-    assert data[:8] == b"DZIURA\x00\x01" and data[8:12] == (1).to_bytes(4, "little")
+    assert data[:8] == b"DZIURA\x00\x01" and data[8:12] == (2).to_bytes(4, "little")
     r = dz("show", traced, "-s", "tottime", "-l", "10")
     assert r.returncode == 0, r.stderr
     assert "function calls" in r.stdout and "prog.py" in r.stdout

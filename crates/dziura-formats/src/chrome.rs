@@ -5,10 +5,13 @@
 //! A sample lasts until the next one of its thread; a thread not seen for more than two
 //! intervals is taken to have been off the stack, so its events close one interval after its
 //! last sample rather than spanning the gap. Timestamps are microseconds since the profile began.
+//!
+//! A tracing profile recorded with a timeline gives every call as one complete event, exact to
+//! the nanosecond; if the timeline's buffer filled, a global instant event says so at that time.
 
 use std::collections::BTreeMap;
 
-use dziura_model::{Frame, Profile, Samples};
+use dziura_model::{CallTimeline, Frame, FuncKey, Profile, Samples, ThreadProfile};
 use serde::{Deserialize, Serialize};
 
 use crate::{func_name, timelines, title, FormatError};
@@ -41,6 +44,9 @@ pub struct Event {
     pub dur: Option<f64>,
     pub pid: u64,
     pub tid: u64,
+    /// Scope of an instant ("i") event: "g" for the whole trace.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub s: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub args: BTreeMap<String, serde_json::Value>,
 }
@@ -49,10 +55,13 @@ const PID: u64 = 1;
 
 /// The trace as values.
 pub fn build(profile: &Profile, opts: &ChromeOptions) -> Result<Trace, FormatError> {
+    if let (None, Some(calls)) = (&profile.samples, &profile.calls) {
+        return Ok(traced(profile, calls));
+    }
     let samples = profile
         .samples
         .as_ref()
-        .ok_or(FormatError::NeedsSamples("Chrome traces"))?;
+        .ok_or(FormatError::NeedsCallTimeline("Chrome traces"))?;
     if samples.total() == 0 {
         return Err(FormatError::NoSamples("Chrome trace"));
     }
@@ -62,13 +71,7 @@ pub fn build(profile: &Profile, opts: &ChromeOptions) -> Result<Trace, FormatErr
     let mut events = vec![meta("process_name", PID, &title(profile))];
     for (t, timeline) in timelines(samples).iter().enumerate() {
         let info = profile.threads.get(t);
-        let tid = info.map_or(t as u64, |i| {
-            if i.native_id != 0 {
-                i.native_id
-            } else {
-                i.ident
-            }
-        });
+        let tid = tid_of(info, t);
         let mut runs = thread_runs(samples, timeline, opts);
         if runs.is_empty() {
             continue;
@@ -80,6 +83,93 @@ pub fn build(profile: &Profile, opts: &ChromeOptions) -> Result<Trace, FormatErr
         runs.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.depth.cmp(&b.depth)));
         events.extend(runs.into_iter().map(|r| complete(r, tid, opts.lines)));
     }
+    Ok(trace(profile, events))
+}
+
+/// The thread's id in a trace: its native id, else its Python ident, else its index.
+fn tid_of(info: Option<&ThreadProfile>, index: usize) -> u64 {
+    info.map_or(index as u64, |i| {
+        if i.native_id != 0 {
+            i.native_id
+        } else {
+            i.ident
+        }
+    })
+}
+
+/// A traced profile's timeline: one complete event per call, parents before their callees.
+fn traced(profile: &Profile, calls: &CallTimeline) -> Trace {
+    let mut events = vec![meta("process_name", PID, &title(profile))];
+    for tc in &calls.threads {
+        let info = profile.threads.get(tc.thread);
+        let tid = tid_of(info, tc.thread);
+        let mut m = meta("thread_name", tid, info.map_or("?", |i| i.name.as_str()));
+        m.tid = tid;
+        events.push(m);
+        // (event index, start ns) of every open call.
+        let mut open: Vec<(usize, u64)> = Vec::new();
+        for e in &tc.events {
+            if e.open {
+                open.push((events.len(), e.time_ns));
+                events.push(call_event(&calls.funcs[e.func as usize], tid, e.time_ns));
+            } else if let Some((i, start)) = open.pop() {
+                events[i].dur = Some(micros_ns(e.time_ns - start));
+            }
+        }
+    }
+    let mut trace = trace(profile, events);
+    if let Some(at) = calls.truncated_at_ns {
+        let mut args = BTreeMap::new();
+        args.insert("dropped_calls".into(), calls.dropped_calls.into());
+        trace.trace_events.push(Event {
+            name: format!(
+                "dziura: timeline truncated here, the buffer was full ({} later calls not recorded; raise --timeline-limit)",
+                calls.dropped_calls
+            ),
+            cat: Some("dziura".into()),
+            ph: "i".into(),
+            ts: Some(micros_ns(at)),
+            dur: None,
+            pid: PID,
+            tid: 0,
+            s: Some("g".into()),
+            args,
+        });
+        trace.other_data.insert("truncated".into(), "true".into());
+        trace
+            .other_data
+            .insert("dropped_calls".into(), calls.dropped_calls.to_string());
+    }
+    trace
+}
+
+/// A call's complete event, its duration filled in when it ends.
+fn call_event(f: &FuncKey, tid: u64, start_ns: u64) -> Event {
+    let mut args = BTreeMap::new();
+    if !f.is_builtin() {
+        args.insert("file".into(), f.file.clone().into());
+        args.insert("line".into(), f.line.into());
+    }
+    Event {
+        name: func_name(f),
+        cat: Some(if f.is_builtin() { "builtin" } else { "python" }.into()),
+        ph: "X".into(),
+        ts: Some(micros_ns(start_ns)),
+        dur: Some(0.0),
+        pid: PID,
+        tid,
+        s: None,
+        args,
+    }
+}
+
+/// Nanoseconds to microseconds.
+fn micros_ns(ns: u64) -> f64 {
+    ns as f64 / 1e3
+}
+
+/// The trace around its events, with the profile's metadata.
+fn trace(profile: &Profile, events: Vec<Event>) -> Trace {
     let mut other = BTreeMap::new();
     other.insert(
         "exporter".into(),
@@ -96,11 +186,11 @@ pub fn build(profile: &Profile, opts: &ChromeOptions) -> Result<Trace, FormatErr
             other.insert(k.into(), v);
         }
     }
-    Ok(Trace {
+    Trace {
         trace_events: events,
         display_time_unit: "ms".into(),
         other_data: other,
-    })
+    }
 }
 
 /// The JSON file.
@@ -120,6 +210,7 @@ fn meta(name: &str, tid: u64, value: &str) -> Event {
         dur: None,
         pid: PID,
         tid,
+        s: None,
         args,
     }
 }
@@ -147,6 +238,7 @@ fn complete(run: Run<'_>, tid: u64, lines: bool) -> Event {
         dur: Some(micros(run.end) - micros(run.start)),
         pid: PID,
         tid,
+        s: None,
         args,
     }
 }
@@ -292,6 +384,47 @@ mod tests {
         let e = build(&testdata::traced(), &ChromeOptions::default()).unwrap_err();
         assert!(e
             .to_string()
-            .starts_with("Chrome traces need a sampling profile"));
+            .starts_with("Chrome traces need a sampling profile or a traced timeline"));
+    }
+
+    #[test]
+    fn traced_timeline_gives_one_complete_event_per_call() {
+        let trace = build(&testdata::timed(false), &ChromeOptions::default()).unwrap();
+        let main = x_events(&trace, 1001);
+        assert_eq!(
+            main,
+            [
+                ("main", 0.0, 1.0),
+                ("fib", 0.1, 0.5),
+                ("fib", 0.2, 0.1),
+                ("{built-in method builtins.len}", 0.4, 0.05)
+            ]
+        );
+        let worker = x_events(&trace, 1002);
+        assert_eq!(worker, [("odd;name <&> \"q\" 'x'", 0.05, 0.03)]);
+        let fib = trace.trace_events.iter().find(|e| e.name == "fib").unwrap();
+        assert_eq!(fib.args["file"], "/app/main.py");
+        assert_eq!(fib.args["line"], 10);
+        let names: Vec<&str> = trace
+            .trace_events
+            .iter()
+            .filter(|e| e.ph == "M")
+            .map(|e| e.args["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["app.py --fast", "MainThread", "Worker-1"]);
+        assert!(!trace.trace_events.iter().any(|e| e.ph == "i"));
+        assert!(!trace.other_data.contains_key("truncated"));
+    }
+
+    #[test]
+    fn truncated_timeline_is_marked() {
+        let trace = build(&testdata::timed(true), &ChromeOptions::default()).unwrap();
+        let mark: Vec<&Event> = trace.trace_events.iter().filter(|e| e.ph == "i").collect();
+        assert_eq!(mark.len(), 1);
+        assert!(mark[0].name.contains("truncated"), "{}", mark[0].name);
+        assert!(mark[0].name.contains("7 later calls"), "{}", mark[0].name);
+        assert_eq!((mark[0].ts, mark[0].s.as_deref()), (Some(0.5), Some("g")));
+        assert_eq!(trace.other_data["truncated"], "true");
+        assert_eq!(trace.other_data["dropped_calls"], "7");
     }
 }

@@ -1,9 +1,12 @@
 //! Brendan Gregg's folded stacks: `root;caller;callee COUNT`, one line per distinct stack, the
 //! input of flamegraph.pl, inferno and speedscope's importer.
+//!
+//! A sampling profile's counts are samples; a traced timeline's are nanoseconds of time with
+//! that exact stack (own time), so tracing gets an exact flame graph too.
 
 use std::collections::BTreeMap;
 
-use dziura_model::{Frame, Profile};
+use dziura_model::{CallTimeline, Frame, Profile};
 
 use crate::{basename, func_name, thread_label, FormatError};
 
@@ -57,10 +60,13 @@ pub fn stacks(
     profile: &Profile,
     opts: &CollapsedOptions,
 ) -> Result<Vec<(String, u64)>, FormatError> {
+    if let (None, Some(calls)) = (&profile.samples, &profile.calls) {
+        return Ok(traced_stacks(profile, calls, opts));
+    }
     let samples = profile
         .samples
         .as_ref()
-        .ok_or(FormatError::NeedsSamples("collapsed stacks"))?;
+        .ok_or(FormatError::NeedsCallTimeline("collapsed stacks"))?;
     let names: Vec<String> = samples.frames.iter().map(|f| frame_text(f, opts)).collect();
     let mut out: BTreeMap<String, u64> = BTreeMap::new();
     for st in samples.stacks.iter().filter(|s| s.count > 0) {
@@ -78,6 +84,50 @@ pub fn stacks(
         *out.entry(parts.join(";")).or_default() += st.count;
     }
     Ok(out.into_iter().collect())
+}
+
+/// A traced timeline's stacks, each weighing the nanoseconds spent with exactly that stack.
+fn traced_stacks(
+    profile: &Profile,
+    calls: &CallTimeline,
+    opts: &CollapsedOptions,
+) -> Vec<(String, u64)> {
+    let names: Vec<String> = calls
+        .funcs
+        .iter()
+        .map(|f| {
+            frame_text(
+                &Frame {
+                    func: f.clone(),
+                    line: f.line,
+                },
+                opts,
+            )
+        })
+        .collect();
+    let mut ns: BTreeMap<String, u64> = BTreeMap::new();
+    for tc in &calls.threads {
+        let mut path: Vec<&str> = Vec::new();
+        let thread;
+        if opts.threads {
+            thread = sanitize(&thread_label(profile.threads.get(tc.thread)));
+            path.push(&thread);
+        }
+        let base = path.len();
+        let mut last = tc.events.first().map_or(0, |e| e.time_ns);
+        for e in &tc.events {
+            if path.len() > base && e.time_ns > last {
+                *ns.entry(path.join(";")).or_default() += e.time_ns - last;
+            }
+            last = e.time_ns;
+            if e.open {
+                path.push(&names[e.func as usize]);
+            } else {
+                path.pop();
+            }
+        }
+    }
+    ns.into_iter().collect()
 }
 
 /// The folded stacks as text, one `stack count` line each.
@@ -159,6 +209,20 @@ mod tests {
             e.to_string()
                 .starts_with("collapsed stacks need a sampling profile"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn traced_timeline_folds_own_nanoseconds() {
+        let p = testdata::timed(false);
+        let text = write(&p, &CollapsedOptions::default()).unwrap();
+        assert_eq!(
+            text,
+            "main (main.py:1) 500\n\
+             main (main.py:1);fib (main.py:10) 350\n\
+             main (main.py:1);fib (main.py:10);fib (main.py:10) 100\n\
+             main (main.py:1);fib (main.py:10);{built-in method builtins.len} 50\n\
+             odd:name <&> \"q\" 'x' (work.py:20) 30\n"
         );
     }
 }

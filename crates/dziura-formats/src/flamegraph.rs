@@ -37,7 +37,7 @@ impl Default for FlamegraphOptions {
 /// The SVG document.
 pub fn write(profile: &Profile, opts: &FlamegraphOptions) -> Result<Vec<u8>, FormatError> {
     let stacks = collapsed::stacks(profile, &opts.collapsed)
-        .map_err(|_| FormatError::NeedsSamples("flame graphs"))?;
+        .map_err(|_| FormatError::NeedsCallTimeline("flame graphs"))?;
     if stacks.is_empty() {
         return Err(FormatError::NoSamples("flame graph"));
     }
@@ -51,7 +51,11 @@ pub fn write(profile: &Profile, opts: &FlamegraphOptions) -> Result<Vec<u8>, For
         Direction::Straight
     };
     o.min_width = opts.min_width;
-    o.count_name = opts.count_name.clone();
+    o.count_name = if profile.samples.is_none() && profile.calls.is_some() {
+        "ns".into()
+    } else {
+        opts.count_name.clone()
+    };
     // Site-packages, the standard library and the program's own code each get a colour family;
     // hashing keeps a function's colour the same from one graph to the next.
     o.colors = Palette::Multi(color::MultiPalette::Python);
@@ -62,6 +66,16 @@ pub fn write(profile: &Profile, opts: &FlamegraphOptions) -> Result<Vec<u8>, For
 }
 
 fn subtitle(profile: &Profile) -> Option<String> {
+    if let (None, Some(calls)) = (&profile.samples, &profile.calls) {
+        let mut text = format!("{} calls traced, widths are ns of wall time", calls.calls());
+        if calls.truncated_at_ns.is_some() {
+            text.push_str(&format!(
+                " (truncated: {} later calls not recorded)",
+                calls.dropped_calls
+            ));
+        }
+        return Some(text);
+    }
     let s = profile.samples.as_ref()?;
     let mut text = format!("{} samples", s.total());
     if s.interval > 0.0 {

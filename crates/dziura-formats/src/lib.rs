@@ -37,6 +37,9 @@ pub enum FormatError {
     /// Stack-based formats cannot be made from call counts alone.
     #[error("{0} need a sampling profile (this one holds call counts only: write pstats, table, callgrind or pprof instead)")]
     NeedsSamples(&'static str),
+    /// Timelines come from sampling, or from tracing with a timeline.
+    #[error("{0} need a sampling profile or a traced timeline (this one holds call counts only: trace with dziura run --timeline, or write pstats, table, callgrind or pprof instead)")]
+    NeedsCallTimeline(&'static str),
     #[error("{0}: the profile holds no samples (nothing was sampled)")]
     NoSamples(&'static str),
     #[error("{0} needs the samples' timeline (the profile keeps stack counts only)")]
@@ -351,7 +354,11 @@ mod tests {
             }
             match write(&traced, f, &opts) {
                 Ok(bytes) => assert!(!bytes.is_empty() && !f.needs_samples(), "{f}"),
-                Err(FormatError::NeedsSamples(_) | FormatError::NeedsTimeline(_)) => {
+                Err(
+                    FormatError::NeedsSamples(_)
+                    | FormatError::NeedsTimeline(_)
+                    | FormatError::NeedsCallTimeline(_),
+                ) => {
                     assert!(f.needs_samples(), "{f}")
                 }
                 Err(FormatError::NotHere(_)) => {}

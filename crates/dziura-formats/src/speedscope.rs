@@ -1,5 +1,6 @@
 //! speedscope's file format (<https://www.speedscope.app/file-format-schema.json>): shared
-//! frames and one "sampled" profile per thread.
+//! frames and one "sampled" profile per thread, or, for a tracing profile recorded with a
+//! timeline, one "evented" profile per thread: every call's open and close, exact.
 //!
 //! With a timeline the samples stay in time order and weigh the time to the next sample, so the
 //! "Time Order" view is a real timeline and threads share one clock (seconds since the profile
@@ -9,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use dziura_model::{Profile, Samples};
+use dziura_model::{CallTimeline, Profile, Samples};
 use serde::{Deserialize, Serialize};
 
 use crate::{func_name, thread_label, timelines, title, FormatError};
@@ -22,13 +23,14 @@ pub struct SpeedscopeOptions {
     pub lines: bool,
 }
 
+/// The document; its profiles are [`SampledProfile`]s or [`EventedProfile`]s.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct File {
+pub struct File<P = SampledProfile> {
     #[serde(rename = "$schema")]
     pub schema: String,
     pub shared: Shared,
-    pub profiles: Vec<SampledProfile>,
+    pub profiles: Vec<P>,
     pub name: String,
     pub active_profile_index: usize,
     pub exporter: String,
@@ -64,12 +66,35 @@ pub struct SampledProfile {
     pub weights: Vec<f64>,
 }
 
-/// The speedscope document as values (tests and other writers read it back).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventedProfile {
+    /// Always "evented".
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    /// Always "seconds": times are seconds since the profile began, as in sampled profiles.
+    pub unit: String,
+    pub start_value: f64,
+    pub end_value: f64,
+    pub events: Vec<Event>,
+}
+
+/// A frame opening ("O") or closing ("C") at a time.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub frame: usize,
+    pub at: f64,
+}
+
+/// The speedscope document of a sampling profile as values (tests and other writers read it).
 pub fn build(profile: &Profile, opts: &SpeedscopeOptions) -> Result<File, FormatError> {
     let samples = profile
         .samples
         .as_ref()
-        .ok_or(FormatError::NeedsSamples("speedscope profiles"))?;
+        .ok_or(FormatError::NeedsCallTimeline("speedscope profiles"))?;
     if samples.total() == 0 {
         return Err(FormatError::NoSamples("speedscope"));
     }
@@ -107,8 +132,62 @@ pub fn build(profile: &Profile, opts: &SpeedscopeOptions) -> Result<File, Format
     })
 }
 
-/// The JSON file.
+/// The speedscope document of a traced timeline: one evented profile per thread, named
+/// "(truncated)" when the timeline's buffer filled before the end.
+pub fn build_evented(profile: &Profile, calls: &CallTimeline) -> File<EventedProfile> {
+    let frames = calls
+        .funcs
+        .iter()
+        .map(|f| Frame {
+            name: func_name(f),
+            file: (!f.is_builtin()).then(|| f.file.clone()),
+            line: (f.line != 0).then_some(f.line),
+        })
+        .collect();
+    let seconds = |ns: u64| ns as f64 / 1e9;
+    let profiles = calls
+        .threads
+        .iter()
+        .filter(|tc| !tc.events.is_empty())
+        .map(|tc| {
+            let mut name = thread_label(profile.threads.get(tc.thread));
+            if calls.truncated_at_ns.is_some() {
+                name.push_str(" (truncated)");
+            }
+            EventedProfile {
+                kind: "evented".into(),
+                name,
+                unit: "seconds".into(),
+                start_value: seconds(tc.events[0].time_ns),
+                end_value: seconds(tc.events[tc.events.len() - 1].time_ns),
+                events: tc
+                    .events
+                    .iter()
+                    .map(|e| Event {
+                        kind: if e.open { "O" } else { "C" }.into(),
+                        frame: e.func as usize,
+                        at: seconds(e.time_ns),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    File {
+        schema: SCHEMA.into(),
+        shared: Shared { frames },
+        profiles,
+        name: title(profile),
+        active_profile_index: 0,
+        exporter: concat!("dziura ", env!("CARGO_PKG_VERSION")).into(),
+    }
+}
+
+/// The JSON file: sampled profiles from samples, evented ones from a traced timeline.
 pub fn write(profile: &Profile, opts: &SpeedscopeOptions) -> Result<Vec<u8>, FormatError> {
+    if let (None, Some(calls)) = (&profile.samples, &profile.calls) {
+        let file = build_evented(profile, calls);
+        return Ok(serde_json::to_vec(&file).expect("plain values serialize"));
+    }
     let file = build(profile, opts)?;
     Ok(serde_json::to_vec(&file).expect("plain values serialize"))
 }
@@ -289,6 +368,58 @@ mod tests {
         let e = write(&testdata::traced(), &SpeedscopeOptions::default()).unwrap_err();
         assert!(e
             .to_string()
-            .starts_with("speedscope profiles need a sampling profile"));
+            .starts_with("speedscope profiles need a sampling profile or a traced timeline"));
+    }
+
+    #[test]
+    fn traced_timeline_gives_evented_profiles() {
+        let bytes = write(&testdata::timed(false), &SpeedscopeOptions::default()).unwrap();
+        let file: File<EventedProfile> = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(file.profiles.len(), 2);
+        let main = &file.profiles[0];
+        assert_eq!(main.name, "thread MainThread (native id 1001)");
+        assert_eq!(
+            (main.kind.as_str(), main.unit.as_str()),
+            ("evented", "seconds")
+        );
+        assert!(close(main.start_value, 0.0) && close(main.end_value, 1e-6));
+        let seq: Vec<(&str, &str)> = main
+            .events
+            .iter()
+            .map(|e| (e.kind.as_str(), file.shared.frames[e.frame].name.as_str()))
+            .collect();
+        assert_eq!(
+            seq,
+            [
+                ("O", "main"),
+                ("O", "fib"),
+                ("O", "fib"),
+                ("C", "fib"),
+                ("O", "{built-in method builtins.len}"),
+                ("C", "{built-in method builtins.len}"),
+                ("C", "fib"),
+                ("C", "main")
+            ]
+        );
+        assert!(close(main.events[4].at, 4e-7));
+        let fib = &file.shared.frames[main.events[1].frame];
+        assert_eq!(
+            (fib.file.as_deref(), fib.line),
+            (Some("/app/main.py"), Some(10))
+        );
+        let worker = &file.profiles[1];
+        assert!(close(worker.start_value, 5e-8) && close(worker.end_value, 8e-8));
+    }
+
+    #[test]
+    fn truncated_timeline_names_say_so() {
+        let file: File<EventedProfile> = serde_json::from_slice(
+            &write(&testdata::timed(true), &SpeedscopeOptions::default()).unwrap(),
+        )
+        .unwrap();
+        assert!(file
+            .profiles
+            .iter()
+            .all(|p| p.name.ends_with(" (truncated)")));
     }
 }

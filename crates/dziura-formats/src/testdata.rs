@@ -1,7 +1,8 @@
 //! Profiles shaped like real ones, shared by the writers' tests.
 
 use dziura_model::{
-    CallGraph, CallStats, Frame, FuncKey, Metadata, Profile, Samples, ThreadProfile, TimedSample,
+    CallEvent, CallGraph, CallStats, CallTimeline, Frame, FuncKey, Metadata, Profile, Samples,
+    ThreadCalls, ThreadProfile, TimedSample,
 };
 
 pub fn main_fn() -> FuncKey {
@@ -137,5 +138,43 @@ pub fn traced() -> Profile {
         meta: meta("tracing"),
         samples: None,
         calls: None,
+    }
+}
+
+/// [`traced`] with its call timeline (ns): main [0, 1000] calls fib [100, 600] which recurses
+/// into fib [200, 300] and calls len [400, 450]; the worker calls the oddly named function
+/// [50, 80]. With `truncated`, the buffer filled at 500 and 7 calls were dropped.
+pub fn timed(truncated: bool) -> Profile {
+    let ev = |time_ns, func, open| CallEvent {
+        time_ns,
+        func,
+        open,
+    };
+    Profile {
+        calls: Some(CallTimeline {
+            funcs: vec![main_fn(), fib(), len(), odd()],
+            threads: vec![
+                ThreadCalls {
+                    thread: 0,
+                    events: vec![
+                        ev(0, 0, true),
+                        ev(100, 1, true),
+                        ev(200, 1, true),
+                        ev(300, 1, false),
+                        ev(400, 2, true),
+                        ev(450, 2, false),
+                        ev(600, 1, false),
+                        ev(1000, 0, false),
+                    ],
+                },
+                ThreadCalls {
+                    thread: 1,
+                    events: vec![ev(50, 3, true), ev(80, 3, false)],
+                },
+            ],
+            truncated_at_ns: truncated.then_some(500),
+            dropped_calls: if truncated { 7 } else { 0 },
+        }),
+        ..traced()
     }
 }

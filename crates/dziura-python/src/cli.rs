@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
+use dziura_formats::Format;
 use dziura_table::{Restriction, SortSpec, ViewOptions};
 use pyo3::exceptions::{PyKeyboardInterrupt, PySyntaxError, PySystemExit};
 use pyo3::prelude::*;
@@ -45,9 +46,22 @@ pub(crate) struct ViewArgs {
 enum Command {
     /// Trace a script or module and print the cProfile table (or write a pstats file with -o)
     Run {
-        /// Write the profile to FILE (pstats format) instead of printing the table
+        /// Write the profile to FILE instead of printing the table; the format follows -f, else
+        /// the extension (x.dziura, x.html, x.speedscope.json, x.svg, ...), else pstats
         #[arg(short = 'o', long = "outfile", value_name = "FILE")]
         outfile: Option<PathBuf>,
+        /// Output format: table, pstats, dziura, collapsed, flamegraph, html, speedscope, chrome,
+        /// callgrind, pprof (chrome, speedscope, collapsed and flamegraph record a timeline)
+        #[arg(short = 'f', long = "format", value_name = "FORMAT")]
+        format: Option<String>,
+        /// Also record every call in time order (for chrome and speedscope output, and kept in
+        /// dziura files), at most --timeline-limit calls
+        #[arg(long)]
+        timeline: bool,
+        /// The most calls a timeline keeps (default 1000000; implies --timeline); later calls
+        /// are dropped and the output says so
+        #[arg(long, value_name = "CALLS", value_parser = clap::value_parser!(u64).range(1..))]
+        timeline_limit: Option<u64>,
         #[command(flatten)]
         view: ViewArgs,
         /// Print one table per thread
@@ -107,11 +121,19 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
     let result = match cli.command {
         Command::Run {
             outfile,
+            format,
+            timeline,
+            timeline_limit,
             view,
             threads,
             module,
             target,
-        } => run(py, outfile, &view, threads, module, &target),
+        } => Output::choose(outfile, format.as_deref()).and_then(|out| {
+            let limit = timeline_limit.unwrap_or(crate::profile::DEFAULT_TIMELINE_CALLS);
+            let timeline =
+                (timeline || timeline_limit.is_some() || out.needs_timeline()).then_some(limit);
+            run(py, out, timeline, &view, threads, module, &target)
+        }),
         Command::Show(args) => crate::files_cli::show(py, args),
         Command::Record(args) => crate::sampling_cli::record(py, args).map_err(|e| Fail(e.0, e.1)),
         Command::Dump(args) => crate::sampling_cli::dump(py, args).map_err(|e| Fail(e.0, e.1)),
@@ -315,16 +337,53 @@ fn flush(py: Python<'_>) {
     }
 }
 
+/// Where `run` writes and in what format.
+struct Output {
+    path: Option<PathBuf>,
+    format: Format,
+}
+
+impl Output {
+    /// `-f` if given, else what `-o`'s extension says, else pstats for a file (as cProfile's
+    /// `-o`) and the table on the terminal.
+    fn choose(path: Option<PathBuf>, format: Option<&str>) -> Result<Output, Fail> {
+        let format = match format {
+            Some(f) => Format::from_name(f).map_err(|e| Fail(2, e.to_string()))?,
+            None => path
+                .as_deref()
+                .and_then(Format::from_extension)
+                .unwrap_or(if path.is_some() {
+                    Format::Pstats
+                } else {
+                    Format::Table
+                }),
+        };
+        if path.is_none() && !format.is_text() {
+            return Err(Fail(
+                2,
+                format!("the {format} format is binary; give a file with -o FILE"),
+            ));
+        }
+        Ok(Output { path, format })
+    }
+
+    /// Formats drawn from stacks over time need the call timeline of a traced run.
+    fn needs_timeline(&self) -> bool {
+        self.format.needs_samples()
+    }
+}
+
 fn run(
     py: Python<'_>,
-    outfile: Option<PathBuf>,
+    out: Output,
+    timeline: Option<u64>,
     view: &ViewArgs,
     threads: bool,
     module: bool,
     target: &[String],
 ) -> Result<i32, Fail> {
     let report = report(view, threads)?;
-    if let Some(o) = &outfile {
+    if let Some(o) = &out.path {
         check_writable(o)?;
     }
     let (first, args) = target
@@ -335,7 +394,7 @@ fn run(
     } else {
         prepare_script(py, first, args)?
     };
-    let prof = Bound::new(py, Profile::new_native(true, true))?;
+    let prof = Bound::new(py, Profile::new_native(true, true).with_timeline(timeline))?;
     Profile::start(&prof, None, None).map_err(|e| Fail(1, e.to_string()))?;
     let outcome = py
         .import("builtins")?
@@ -344,23 +403,29 @@ fn run(
     prof.borrow().stop(py)?;
     // The profile is written before any error is reported: Ctrl-C, sys.exit and crashes keep it.
     let model = prof.borrow().model(py);
-    match &outfile {
-        Some(path) => {
-            // The format follows the extension (x.dziura, x.speedscope.json, ...); pstats when
-            // it says nothing, as cProfile's -o writes.
-            let format = dziura_formats::Format::from_extension(path)
-                .unwrap_or(dziura_formats::Format::Pstats);
-            let bytes =
-                dziura_formats::write(&model, format, &dziura_formats::WriteOptions::default())
-                    .map_err(|e| Fail(1, format!("cannot write '{}': {e}", path.display())))?;
-            std::fs::write(path, bytes).map_err(|e| {
+    if out.format == Format::Table {
+        let text = views::render(&model, &report);
+        match &out.path {
+            Some(path) => std::fs::write(path, text).map_err(|e| {
                 Fail(
                     1,
                     format!("cannot write the output file '{}': {e}", path.display()),
                 )
-            })?;
+            })?,
+            None => views::write_stdout(py, &text)?,
         }
-        None => views::write_stdout(py, &views::render(&model, &report))?,
+    } else {
+        let bytes = dziura_formats::write(&model, out.format, &Default::default())
+            .map_err(|e| Fail(1, format!("cannot write {}: {e}", out.format)))?;
+        match &out.path {
+            Some(path) => std::fs::write(path, bytes).map_err(|e| {
+                Fail(
+                    1,
+                    format!("cannot write the output file '{}': {e}", path.display()),
+                )
+            })?,
+            None => views::write_stdout(py, &String::from_utf8_lossy(&bytes))?,
+        }
     }
     flush(py);
     let Err(err) = outcome else { return Ok(0) };

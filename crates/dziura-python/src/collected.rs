@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use dziura_model::{CallGraph, CallStats, FuncKey, Metadata, Profile, ThreadProfile};
+use dziura_model::{
+    CallEvent, CallGraph, CallStats, CallTimeline, FuncKey, Metadata, Profile, ThreadCalls,
+    ThreadProfile,
+};
 use dziura_tracer::{Counts, Harvest};
 
 #[derive(Clone, Copy, Default)]
@@ -49,17 +52,26 @@ pub struct ThreadAcc {
     /// ((caller, callee), stats)
     pub edges: Vec<((u32, u32), Acc)>,
     edge_idx: HashMap<(u32, u32), usize>,
+    /// (function, started, ns since the profile's first start), when recording a timeline.
+    pub calls: Vec<(u32, bool, u64)>,
 }
 
 #[derive(Default)]
 pub struct Collected {
     pub threads: Vec<ThreadAcc>,
     pub wall_seconds: f64,
+    /// Whether a timeline was recorded, and when (ns since the first start) it first filled.
+    pub timeline: bool,
+    pub truncated_at_ns: Option<u64>,
+    pub dropped_calls: u64,
 }
 
 impl Collected {
-    pub fn add(&mut self, h: &Harvest, names: &HashMap<u64, String>) {
+    /// Adds one enable/disable period's harvest, which began `offset_ns` after the first.
+    pub fn add(&mut self, h: &Harvest, names: &HashMap<u64, String>, offset_ns: u64) {
         let spt = h.seconds_per_tick;
+        let ns =
+            |tick: u64| offset_ns + (tick.saturating_sub(h.start_tick) as f64 * spt * 1e9) as u64;
         for t in &h.threads {
             let i = match self
                 .threads
@@ -95,6 +107,19 @@ impl Collected {
                 });
                 acc.edges[k].1.add(c, spt);
             }
+            if let Some(tl) = &t.timeline {
+                self.timeline = true;
+                acc.calls.extend(
+                    tl.events
+                        .iter()
+                        .map(|&(id, open, tick)| (id, open, ns(tick))),
+                );
+                if let Some(at) = tl.truncated_at {
+                    let at = ns(at);
+                    self.truncated_at_ns = Some(self.truncated_at_ns.map_or(at, |t| t.min(at)));
+                }
+                self.dropped_calls += tl.dropped;
+            }
         }
     }
 
@@ -102,6 +127,7 @@ impl Collected {
     pub fn to_profile(&self, key: &mut dyn FnMut(u32) -> FuncKey, meta: Metadata) -> Profile {
         let mut keys: HashMap<u32, FuncKey> = HashMap::new();
         let mut name = |id: u32| keys.entry(id).or_insert_with(|| key(id)).clone();
+        let calls = self.timeline.then(|| self.call_timeline(&mut name));
         let threads = self
             .threads
             .iter()
@@ -130,7 +156,46 @@ impl Collected {
             threads,
             meta,
             samples: None,
-            calls: None,
+            calls,
+        }
+    }
+
+    /// The timeline in the model's terms: functions interned, times never going back (clocks of
+    /// different periods or cores may disagree by a tick).
+    fn call_timeline(&self, name: &mut dyn FnMut(u32) -> FuncKey) -> CallTimeline {
+        let mut funcs = Vec::new();
+        let mut index: HashMap<u32, u32> = HashMap::new();
+        let threads = self
+            .threads
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.calls.is_empty())
+            .map(|(i, t)| {
+                let mut last = 0;
+                let events = t
+                    .calls
+                    .iter()
+                    .map(|&(id, open, time)| {
+                        let func = *index.entry(id).or_insert_with(|| {
+                            funcs.push(name(id));
+                            funcs.len() as u32 - 1
+                        });
+                        last = last.max(time);
+                        CallEvent {
+                            time_ns: last,
+                            func,
+                            open,
+                        }
+                    })
+                    .collect();
+                ThreadCalls { thread: i, events }
+            })
+            .collect();
+        CallTimeline {
+            funcs,
+            threads,
+            truncated_at_ns: self.truncated_at_ns,
+            dropped_calls: self.dropped_calls,
         }
     }
 }

@@ -38,12 +38,19 @@ pub struct Profile {
     timeunit: f64,
     subcalls: bool,
     builtins: bool,
+    /// Record every call in time order, at most this many (`timeline=`).
+    timeline: Option<u64>,
     enabled: AtomicBool,
     data: Mutex<Collected>,
     started: Mutex<Option<std::time::Instant>>,
     /// Unix time of the first start, for the profile's metadata.
     first_start: Mutex<Option<f64>>,
+    /// Nanoseconds from the first start to the current period's start: where its timeline goes.
+    period_offset_ns: Mutex<u64>,
 }
+
+/// Calls a timeline keeps when `timeline=True` / `--timeline` gives no number (as viztracer).
+pub const DEFAULT_TIMELINE_CALLS: u64 = 1_000_000;
 
 impl Profile {
     pub fn new_native(subcalls: bool, builtins: bool) -> Self {
@@ -52,11 +59,19 @@ impl Profile {
             timeunit: 0.0,
             subcalls,
             builtins,
+            timeline: None,
             enabled: AtomicBool::new(false),
             data: Mutex::new(Collected::default()),
             started: Mutex::new(None),
             first_start: Mutex::new(None),
+            period_offset_ns: Mutex::new(0),
         }
+    }
+
+    /// Also records every call in time order, at most `max_calls` of them.
+    pub fn with_timeline(mut self, max_calls: Option<u64>) -> Self {
+        self.timeline = max_calls;
+        self
     }
 
     fn data(&self) -> std::sync::MutexGuard<'_, Collected> {
@@ -80,21 +95,25 @@ impl Profile {
             builtins: builtins.unwrap_or(me.builtins),
             subcalls: subcalls.unwrap_or(me.subcalls),
             timer,
+            timeline: me.timeline,
         };
         match unsafe { dziura_tracer::start(opts, slf.as_ptr()) } {
             Ok(()) => {
                 me.enabled.store(true, Ordering::Release);
                 *me.started.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some(std::time::Instant::now());
-                me.first_start
+                let unix_now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or(0.0);
+                let first = *me
+                    .first_start
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert_with(|| {
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_secs_f64())
-                            .unwrap_or(0.0)
-                    });
+                    .get_or_insert(unix_now);
+                *me.period_offset_ns
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = ((unix_now - first) * 1e9) as u64;
                 Ok(())
             }
             Err(StartError::AlreadyActive(msg)) => Err(PyValueError::new_err(msg)),
@@ -112,8 +131,12 @@ impl Profile {
             return Ok(());
         };
         let names = thread_names(py).unwrap_or_default();
+        let offset = *self
+            .period_offset_ns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut data = self.data();
-        data.add(&h, &names);
+        data.add(&h, &names, offset);
         if let Some(t) = self
             .started
             .lock()
@@ -248,13 +271,35 @@ fn func_object(py: Python<'_>, id: u32) -> PyResult<Py<PyAny>> {
 
 #[pymethods]
 impl Profile {
+    /// cProfile's arguments, plus `timeline`: True (or a number of calls to keep, at most) to
+    /// also record every call in time order, for the `chrome` and `speedscope` outputs.
     #[new]
-    #[pyo3(signature = (timer=None, timeunit=0.0, subcalls=true, builtins=true))]
-    fn py_new(timer: Option<Py<PyAny>>, timeunit: f64, subcalls: bool, builtins: bool) -> Self {
-        let mut p = Profile::new_native(subcalls, builtins);
+    #[pyo3(signature = (timer=None, timeunit=0.0, subcalls=true, builtins=true, *, timeline=None))]
+    fn py_new(
+        timer: Option<Py<PyAny>>,
+        timeunit: f64,
+        subcalls: bool,
+        builtins: bool,
+        timeline: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let timeline = match timeline {
+            None => None,
+            Some(t) if t.is_instance_of::<pyo3::types::PyBool>() => {
+                t.extract::<bool>()?.then_some(DEFAULT_TIMELINE_CALLS)
+            }
+            Some(t) => match t.extract::<u64>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(PyValueError::new_err(
+                        "timeline must be True, False or a positive number of calls",
+                    ))
+                }
+            },
+        };
+        let mut p = Profile::new_native(subcalls, builtins).with_timeline(timeline);
         p.timer = timer;
         p.timeunit = timeunit;
-        p
+        Ok(p)
     }
 
     /// Start collecting; every thread of the interpreter is traced.
@@ -379,6 +424,26 @@ impl Profile {
             .call_method1("fspath", (file,))?
             .extract()?;
         let bytes = dziura_pstats::write(&me.model(py).merged());
+        std::fs::write(&path, bytes).map_err(|e| {
+            pyo3::exceptions::PyOSError::new_err(format!("cannot write {}: {e}", path.display()))
+        })
+    }
+
+    /// Write the profile in any of dziura's formats: `format` is a name (table, pstats, dziura,
+    /// collapsed, flamegraph, html, speedscope, chrome, callgrind, pprof) or taken from the
+    /// file's extension. `chrome` and `speedscope` need `Profile(timeline=True)`.
+    #[pyo3(signature = (path, format=None))]
+    fn write(
+        slf: &Bound<'_, Self>,
+        path: std::path::PathBuf,
+        format: Option<String>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let me = slf.borrow();
+        me.stop(py)?;
+        let fmt = crate::views::format_for(&path, format.as_deref())?;
+        let bytes = dziura_formats::write(&me.model(py), fmt, &Default::default())
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         std::fs::write(&path, bytes).map_err(|e| {
             pyo3::exceptions::PyOSError::new_err(format!("cannot write {}: {e}", path.display()))
         })

@@ -112,15 +112,7 @@ impl Sampler {
     /// pstats, chrome, callgrind, pprof) or taken from the file's extension.
     #[pyo3(signature = (path, format=None))]
     fn write(&self, path: std::path::PathBuf, format: Option<String>) -> PyResult<()> {
-        let fmt = match format {
-            Some(f) => Format::from_name(&f).map_err(|e| PyValueError::new_err(e.to_string()))?,
-            None => Format::from_extension(&path).ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "cannot tell the format from '{}'; pass format=",
-                    path.display()
-                ))
-            })?,
-        };
+        let fmt = crate::views::format_for(&path, format.as_deref())?;
         let bytes = self.render(fmt)?;
         std::fs::write(&path, bytes)
             .map_err(|e| PyRuntimeError::new_err(format!("cannot write {}: {e}", path.display())))

@@ -1,6 +1,7 @@
 //! Turning Python-side arguments (sort keys, restrictions) into table options, and printing to
 //! Python's `sys.stdout` so redirection in the profiled program is respected.
 
+use dziura_formats::Format;
 use dziura_model::Profile as Model;
 use dziura_table::{Restriction, SortSpec, ViewOptions};
 use pyo3::exceptions::{PyKeyError, PyValueError};
@@ -99,4 +100,17 @@ pub fn write_stdout(py: Python<'_>, text: &str) -> PyResult<()> {
         out.call_method1("write", (text,))?;
     }
     Ok(())
+}
+
+/// The format a Python caller asked for by name, else the one `path`'s extension implies.
+pub fn format_for(path: &std::path::Path, format: Option<&str>) -> PyResult<Format> {
+    match format {
+        Some(f) => Format::from_name(f).map_err(|e| PyValueError::new_err(e.to_string())),
+        None => Format::from_extension(path).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "cannot tell the format from '{}'; pass format=",
+                path.display()
+            ))
+        }),
+    }
 }

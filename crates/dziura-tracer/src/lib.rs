@@ -37,6 +37,8 @@ pub struct Options {
     pub subcalls: bool,
     /// A Python callable to use as the clock (new reference), and its unit for integer results.
     pub timer: Option<(*mut PyObject, f64)>,
+    /// Also record every call in time order, at most this many calls over all threads.
+    pub timeline: Option<u64>,
 }
 
 /// Everything collected between [`start`] and [`stop`].
@@ -44,6 +46,8 @@ pub struct Harvest {
     pub threads: Vec<ThreadData>,
     /// Seconds per clock tick in the counts.
     pub seconds_per_tick: f64,
+    /// The clock's tick when tracing started: time zero of the timelines.
+    pub start_tick: u64,
 }
 
 struct Session {
@@ -51,7 +55,8 @@ struct Session {
     #[allow(clippy::vec_box)]
     threads: Vec<Box<thread::ThreadState>>,
     subcalls: bool,
-    anchor: clock::Anchor,
+    timeline: bool,
+    start_tick: u64,
 }
 
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
@@ -61,6 +66,8 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 static BUILTINS: AtomicBool = AtomicBool::new(true);
 static TIMER: AtomicPtr<PyObject> = AtomicPtr::new(null_mut());
 static TIMER_UNIT: AtomicU64 = AtomicU64::new(0);
+/// Call starts the timeline may still record, over all threads.
+static TIMELINE_BUDGET: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static CURRENT: Cell<(u64, *mut thread::ThreadState)> = const { Cell::new((u64::MAX, null_mut())) };
@@ -105,11 +112,13 @@ pub unsafe fn start(opts: Options, owner: *mut PyObject) -> Result<(), StartErro
         None => clock::set_kind(clock::best_native()),
     }
     BUILTINS.store(opts.builtins, Ordering::Relaxed);
+    TIMELINE_BUDGET.store(opts.timeline.unwrap_or(0), Ordering::Relaxed);
     GENERATION.fetch_add(1, Ordering::AcqRel);
     *guard = Some(Session {
         threads: Vec::new(),
         subcalls: opts.subcalls,
-        anchor: clock::Anchor::now(),
+        timeline: opts.timeline.is_some(),
+        start_tick: 0,
     });
     drop(guard);
     ACTIVE.store(true, Ordering::Release);
@@ -118,6 +127,12 @@ pub unsafe fn start(opts: Options, owner: *mut PyObject) -> Result<(), StartErro
         *SESSION.lock().unwrap_or_else(|e| e.into_inner()) = None;
         release_timer();
         return Err(e);
+    }
+    // Time zero of the timelines is when tracing is in place, as the caller sees it.
+    // (Read before locking: a Python timer runs code, whose events need the lock.)
+    let t0 = now();
+    if let Some(s) = SESSION.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        s.start_tick = t0;
     }
     Ok(())
 }
@@ -142,7 +157,6 @@ pub unsafe fn stop() -> Option<Harvest> {
             _ => 1e-9,
         },
     };
-    let _ = session.anchor;
     release_timer();
     let reg = registry::REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     let hidden = |id: u32| reg.hidden.get(id as usize).copied().unwrap_or(false);
@@ -158,6 +172,7 @@ pub unsafe fn stop() -> Option<Harvest> {
     Some(Harvest {
         threads,
         seconds_per_tick,
+        start_tick: session.start_tick,
     })
 }
 
@@ -205,6 +220,9 @@ fn new_thread_state() -> Option<&'static mut thread::ThreadState> {
     let ident = unsafe { registry::PyThread_get_thread_ident() } as u64;
     let native = unsafe { libc::gettid() } as u64;
     let mut state = Box::new(thread::ThreadState::new(ident, native, session.subcalls));
+    if session.timeline {
+        state.record_timeline();
+    }
     let ptr: *mut thread::ThreadState = &mut *state;
     session.threads.push(state);
     let gen = GENERATION.load(Ordering::Relaxed);
@@ -256,7 +274,7 @@ unsafe fn enter_code_on(t: &mut thread::ThreadState, code: *mut PyObject) {
         Some(l) => l,
         None => t.cache(code as usize, registry::code_id(code)),
     };
-    t.enter(local, false, now);
+    t.enter(local, false, now, &TIMELINE_BUDGET);
 }
 
 /// A C function or method is called on the thread `t`; other callables are not recorded.
@@ -287,7 +305,7 @@ unsafe fn enter_c_on(
             t.cache(def as usize, id)
         }
     };
-    t.enter(local, true, now);
+    t.enter(local, true, now, &TIMELINE_BUDGET);
 }
 
 #[cfg(not(Py_3_12))]

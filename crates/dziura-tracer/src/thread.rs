@@ -5,8 +5,13 @@
 //! outermost activation of a function (or of a caller→callee edge); inner ones count as recursive.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const NONE: u32 = u32::MAX;
+/// Set in a timeline entry's function index when the call ends rather than starts.
+const CLOSE: u32 = 1 << 31;
+/// Calls a thread takes from the shared timeline budget at a time.
+const QUOTA_CHUNK: u64 = 4096;
 
 /// Counters of a function or an edge, in clock ticks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,6 +52,73 @@ struct Frame {
     sub: u64,
 }
 
+/// A thread's share of a bounded call timeline: every call start and end with its clock tick.
+struct Timeline {
+    /// (local index, with [`CLOSE`] set for an end; tick)
+    events: Vec<(u32, u64)>,
+    /// Call starts this thread may still record before asking the shared budget for more.
+    quota: u64,
+    /// The tick at which the budget ran out. After it no call start is kept, but calls already
+    /// recorded as started still record their end, so every kept call has its real duration.
+    truncated_at: Option<u64>,
+    /// Once truncated: how many of the outermost stack frames were recorded as started.
+    recorded_depth: usize,
+    dropped: u64,
+}
+
+impl Timeline {
+    #[inline(always)]
+    fn open(&mut self, budget: &AtomicU64, local: u32, now: u64, depth: usize) {
+        if self.quota == 0 && !self.refill(budget, now, depth) {
+            return;
+        }
+        self.quota -= 1;
+        self.events.push((local, now));
+    }
+
+    /// More quota from the shared budget; when it is spent, the timeline is truncated here.
+    #[cold]
+    fn refill(&mut self, budget: &AtomicU64, now: u64, depth: usize) -> bool {
+        if self.truncated_at.is_none() {
+            let got = budget
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                    (b > 0).then(|| b - b.min(QUOTA_CHUNK))
+                })
+                .map_or(0, |b| b.min(QUOTA_CHUNK));
+            if got > 0 {
+                self.quota = got;
+                self.events.reserve_exact(2 * got as usize);
+                return true;
+            }
+            self.truncated_at = Some(now);
+            self.recorded_depth = depth;
+        }
+        self.dropped += 1;
+        false
+    }
+
+    /// The call at stack index `depth` ends.
+    #[inline(always)]
+    fn close(&mut self, local: u32, now: u64, depth: usize) {
+        if self.truncated_at.is_some() {
+            if depth >= self.recorded_depth {
+                return;
+            }
+            self.recorded_depth = depth;
+        }
+        self.events.push((local | CLOSE, now));
+    }
+}
+
+/// What a thread's timeline kept, by global function number.
+#[derive(Debug, Default)]
+pub struct TimelineData {
+    /// (function, started (else ended), tick), in time order; starts and ends nest.
+    pub events: Vec<(u32, bool, u64)>,
+    pub truncated_at: Option<u64>,
+    pub dropped: u64,
+}
+
 /// One thread's tracing state.
 pub struct ThreadState {
     pub ident: u64,
@@ -63,6 +135,8 @@ pub struct ThreadState {
     /// Code object or `PyMethodDef` address → local index, direct-mapped: the hot path's only
     /// lookup. Entries never go stale: registered code objects are kept alive.
     cache: Box<[(usize, u32)]>,
+    /// Present when every call is recorded in time order (`--timeline`).
+    timeline: Option<Box<Timeline>>,
 }
 
 const CACHE_SLOTS: usize = 4096;
@@ -80,6 +154,7 @@ pub struct ThreadData {
     pub funcs: Vec<(u32, Counts)>,
     /// (caller, callee, counts)
     pub edges: Vec<(u32, u32, Counts)>,
+    pub timeline: Option<TimelineData>,
 }
 
 impl ThreadState {
@@ -95,7 +170,19 @@ impl ThreadState {
             edge_of: HashMap::new(),
             cfuncs: HashMap::new(),
             cache: vec![(0, NONE); CACHE_SLOTS].into_boxed_slice(),
+            timeline: None,
         }
+    }
+
+    /// Records every call from now on, sharing `budget` (call starts) with the other threads.
+    pub fn record_timeline(&mut self) {
+        self.timeline = Some(Box::new(Timeline {
+            events: Vec::new(),
+            quota: 0,
+            truncated_at: None,
+            recorded_depth: 0,
+            dropped: 0,
+        }));
     }
 
     /// The local index cached for `key` (a code object or `PyMethodDef` address), or `None`.
@@ -170,7 +257,13 @@ impl ThreadState {
     /// A call of the function at local index `local` starts; the clock is read after the
     /// bookkeeping, so that is charged to the caller, as in cProfile.
     #[inline(always)]
-    pub fn enter(&mut self, local: u32, is_c: bool, clock: impl FnOnce() -> u64) {
+    pub fn enter(
+        &mut self,
+        local: u32,
+        is_c: bool,
+        clock: impl FnOnce() -> u64,
+        budget: &AtomicU64,
+    ) {
         debug_assert!((local as usize) < self.funcs.len());
         // SAFETY: local indices only come from `local()`, which creates the entry.
         let f = unsafe { self.funcs.get_unchecked_mut(local as usize) };
@@ -198,6 +291,9 @@ impl ThreadState {
         let now = clock();
         // SAFETY: just pushed.
         unsafe { self.stack.last_mut().unwrap_unchecked() }.t0 = now;
+        if let Some(tl) = self.timeline.as_deref_mut() {
+            tl.open(budget, local, now, self.stack.len() - 1);
+        }
     }
 
     /// The innermost call ends. A Python return with a C function on top (or the reverse) means
@@ -209,6 +305,9 @@ impl ThreadState {
             _ => return,
         }
         let fr = self.stack.pop().unwrap();
+        if let Some(tl) = self.timeline.as_deref_mut() {
+            tl.close(fr.local, now, self.stack.len());
+        }
         let tt = now.saturating_sub(fr.t0);
         let it = tt.saturating_sub(fr.sub);
         if let Some(parent) = self.stack.last_mut() {
@@ -252,11 +351,22 @@ impl ThreadState {
             })
             .filter(|(c, f, _)| !hidden(*c) && !hidden(*f))
             .collect();
+        let timeline = self.timeline.as_deref().map(|tl| TimelineData {
+            events: tl
+                .events
+                .iter()
+                .map(|&(l, t)| (self.funcs[(l & !CLOSE) as usize].id, l & CLOSE == 0, t))
+                .filter(|(id, _, _)| !hidden(*id))
+                .collect(),
+            truncated_at: tl.truncated_at,
+            dropped: tl.dropped,
+        });
         ThreadData {
             ident: self.ident,
             native_id: self.native_id,
             funcs,
             edges,
+            timeline,
         }
     }
 }
@@ -278,12 +388,22 @@ mod tests {
     use super::*;
 
     fn run(events: &[(char, u32, u64)]) -> ThreadData {
+        run_with(events, None)
+    }
+
+    /// Runs `events` (call of function id / return, tick), with a timeline of at most
+    /// `timeline` calls when given.
+    fn run_with(events: &[(char, u32, u64)], timeline: Option<u64>) -> ThreadData {
         let mut t = ThreadState::new(1, 1, true);
+        let budget = AtomicU64::new(timeline.unwrap_or(0));
+        if timeline.is_some() {
+            t.record_timeline();
+        }
         for &(e, id, now) in events {
             match e {
                 'c' => {
                     let local = t.cache(id as usize * 16 + 16, id);
-                    t.enter(local, false, || now);
+                    t.enter(local, false, || now, &budget);
                 }
                 'r' => t.leave(now, false),
                 _ => unreachable!(),
@@ -361,5 +481,63 @@ mod tests {
                 inline: 10
             }
         );
+    }
+
+    #[test]
+    fn timeline_keeps_every_call_in_order() {
+        let d = run_with(
+            &[
+                ('c', 0, 0),
+                ('c', 1, 10),
+                ('r', 0, 20),
+                ('c', 2, 30),
+                ('r', 0, 40),
+            ],
+            Some(100),
+        );
+        let tl = d.timeline.unwrap();
+        assert_eq!(
+            tl.events,
+            vec![
+                (0, true, 0),
+                (1, true, 10),
+                (1, false, 20),
+                (2, true, 30),
+                (2, false, 40),
+                (0, false, 1000)
+            ]
+        );
+        assert_eq!((tl.truncated_at, tl.dropped), (None, 0));
+    }
+
+    #[test]
+    fn a_full_timeline_drops_later_calls_but_ends_the_kept_ones() {
+        // Budget of 2 calls: main and f are kept; g (inside f) and h (after f) are dropped,
+        // and f and main still end when they really end.
+        let d = run_with(
+            &[
+                ('c', 0, 0),
+                ('c', 1, 10),
+                ('c', 2, 20),
+                ('r', 0, 30),
+                ('r', 0, 40),
+                ('c', 3, 50),
+                ('r', 0, 60),
+            ],
+            Some(2),
+        );
+        let tl = d.timeline.unwrap();
+        assert_eq!(
+            tl.events,
+            vec![
+                (0, true, 0),
+                (1, true, 10),
+                (1, false, 40),
+                (0, false, 1000)
+            ]
+        );
+        assert_eq!((tl.truncated_at, tl.dropped), (Some(20), 2));
+        // The counts are not affected by the timeline's bound.
+        assert_eq!(d.funcs.len(), 4);
     }
 }
