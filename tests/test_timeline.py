@@ -178,7 +178,7 @@ def test_exact_flame_graph_and_collapsed_from_tracing(program, tmp_path):
     r = dz("run", "-o", str(svg), str(program))
     assert r.returncode == 0, r.stderr
     text = svg.read_text()
-    assert text.startswith("<?xml") and "leaf (timeline_prog.py:4)" in text and "calls traced" in text
+    assert text.startswith("<?xml") and "work (timeline_prog.py:13)" in text and "calls traced" in text
 
 
 def test_api_timeline_and_write(tmp_path):

@@ -127,10 +127,21 @@ impl Profile {
         if !self.enabled.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        let Some(h) = (unsafe { dziura_tracer::stop() }) else {
+        let Some(mut h) = (unsafe { dziura_tracer::stop() }) else {
             return Ok(());
         };
-        let names = thread_names(py).unwrap_or_default();
+        let mut names = thread_names(py).unwrap_or_default();
+        for t in &mut h.threads {
+            let thread = std::mem::replace(&mut t.pythread, std::ptr::null_mut());
+            if thread.is_null() {
+                continue;
+            }
+            // SAFETY: the tracer hands over a strong reference, released here.
+            let thread = unsafe { Bound::from_owned_ptr(py, thread) };
+            if let Ok(name) = thread.getattr("name").and_then(|n| n.extract::<String>()) {
+                names.insert(t.native_id, name);
+            }
+        }
         let offset = *self
             .period_offset_ns
             .lock()

@@ -167,7 +167,12 @@ pub unsafe fn stop() -> Option<Harvest> {
             t.flush(now);
             t.data(&hidden)
         })
-        .filter(|d| !d.funcs.is_empty())
+        .filter(|d| {
+            if d.funcs.is_empty() && !d.pythread.is_null() {
+                Py_DecRef(d.pythread);
+            }
+            !d.funcs.is_empty()
+        })
         .collect();
     Some(Harvest {
         threads,
@@ -272,9 +277,57 @@ unsafe fn python_timer() -> u64 {
 unsafe fn enter_code_on(t: &mut thread::ThreadState, code: *mut PyObject) {
     let local = match t.cached(code as usize) {
         Some(l) => l,
-        None => t.cache(code as usize, registry::code_id(code)),
+        None => cache_miss(t, code as usize, registry::code_id(code)),
     };
     t.enter(local, false, now, &TIMELINE_BUDGET);
+}
+
+/// A function this thread has not called yet (or not lately): cached, and while the thread's
+/// `threading.Thread` is unknown, looked for again.
+#[cold]
+unsafe fn cache_miss(t: &mut thread::ThreadState, key: usize, id: u32) -> u32 {
+    if t.pythread.is_null() && t.pythread_tries > 0 {
+        t.pythread_tries -= 1;
+        t.pythread = threading_object(t.ident);
+    }
+    t.cache(key, id)
+}
+
+/// `threading._active.get(ident)` as a new reference, or null; runs no Python code and leaves
+/// any pending exception as it was.
+#[cold]
+unsafe fn threading_object(ident: u64) -> *mut PyObject {
+    let saved = save_exception();
+    let mut found = null_mut();
+    let name = PyUnicode_FromString(c"threading".as_ptr());
+    let module = if name.is_null() {
+        null_mut()
+    } else {
+        let m = PyImport_GetModule(name);
+        Py_DecRef(name);
+        m
+    };
+    if !module.is_null() {
+        let active = PyObject_GetAttrString(module, c"_active".as_ptr());
+        if !active.is_null() {
+            if PyDict_Check(active) != 0 {
+                let key = PyLong_FromUnsignedLongLong(ident);
+                if !key.is_null() {
+                    let t = PyDict_GetItemWithError(active, key);
+                    if !t.is_null() {
+                        Py_IncRef(t);
+                        found = t;
+                    }
+                    Py_DecRef(key);
+                }
+            }
+            Py_DecRef(active);
+        }
+        Py_DecRef(module);
+    }
+    PyErr_Clear();
+    restore_exception(saved);
+    found
 }
 
 /// A C function or method is called on the thread `t`; other callables are not recorded.
@@ -302,7 +355,7 @@ unsafe fn enter_c_on(
                     id
                 }
             };
-            t.cache(def as usize, id)
+            cache_miss(t, def as usize, id)
         }
     };
     t.enter(local, true, now, &TIMELINE_BUDGET);

@@ -137,7 +137,17 @@ pub struct ThreadState {
     cache: Box<[(usize, u32)]>,
     /// Present when every call is recorded in time order (`--timeline`).
     timeline: Option<Box<Timeline>>,
+    /// The thread's `threading.Thread` (a strong reference), once found: its name is read when
+    /// tracing stops, even if the thread has ended and its object is otherwise gone by then.
+    pub pythread: *mut pyo3_ffi::PyObject,
+    /// Cache misses left at which to look for `pythread`: it is registered a few calls into
+    /// the thread's start, and some threads are not `threading` threads at all.
+    pub pythread_tries: u8,
 }
+
+// SAFETY: a state is used only by its own thread while tracing; the session (behind a mutex)
+// moves it only to hand its data over when tracing stops. `pythread` is a plain owned reference.
+unsafe impl Send for ThreadState {}
 
 const CACHE_SLOTS: usize = 4096;
 
@@ -147,7 +157,7 @@ fn slot(key: usize) -> usize {
 }
 
 /// What a thread collected, by global function number.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ThreadData {
     pub ident: u64,
     pub native_id: u64,
@@ -155,6 +165,8 @@ pub struct ThreadData {
     /// (caller, callee, counts)
     pub edges: Vec<(u32, u32, Counts)>,
     pub timeline: Option<TimelineData>,
+    /// The thread's `threading.Thread`, a strong reference the receiver must release, or null.
+    pub pythread: *mut pyo3_ffi::PyObject,
 }
 
 impl ThreadState {
@@ -171,6 +183,8 @@ impl ThreadState {
             cfuncs: HashMap::new(),
             cache: vec![(0, NONE); CACHE_SLOTS].into_boxed_slice(),
             timeline: None,
+            pythread: std::ptr::null_mut(),
+            pythread_tries: 32,
         }
     }
 
@@ -330,8 +344,9 @@ impl ThreadState {
         }
     }
 
-    /// The counters, by global function number, without the profiler's own functions.
-    pub fn data(&self, hidden: &dyn Fn(u32) -> bool) -> ThreadData {
+    /// The counters, by global function number, without the profiler's own functions; the
+    /// reference to the thread's `threading.Thread` passes to the result.
+    pub fn data(&mut self, hidden: &dyn Fn(u32) -> bool) -> ThreadData {
         let funcs = self
             .funcs
             .iter()
@@ -367,6 +382,7 @@ impl ThreadState {
             funcs,
             edges,
             timeline,
+            pythread: std::mem::replace(&mut self.pythread, std::ptr::null_mut()),
         }
     }
 }
