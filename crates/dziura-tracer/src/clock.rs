@@ -21,6 +21,12 @@ pub fn set_kind(kind: ClockKind) {
     KIND.store(kind as u8, Ordering::Relaxed);
 }
 
+/// Whether the hot path reads the time-stamp counter: one load and compare, the common case.
+#[inline(always)]
+pub fn is_tsc() -> bool {
+    KIND.load(Ordering::Relaxed) == ClockKind::Tsc as u8
+}
+
 pub fn kind() -> ClockKind {
     match KIND.load(Ordering::Relaxed) {
         0 => ClockKind::Tsc,

@@ -238,6 +238,16 @@ fn new_thread_state() -> Option<&'static mut thread::ThreadState> {
 
 #[inline(always)]
 fn now() -> u64 {
+    if clock::is_tsc() {
+        clock::tsc()
+    } else {
+        other_clock()
+    }
+}
+
+/// The clocks other than the time-stamp counter, out of line to keep the hot path small.
+#[inline(never)]
+fn other_clock() -> u64 {
     match clock::kind() {
         ClockKind::Tsc => clock::tsc(),
         ClockKind::Monotonic => clock::monotonic_ns(),
@@ -285,6 +295,7 @@ unsafe fn enter_code_on(t: &mut thread::ThreadState, code: *mut PyObject) {
 /// A function this thread has not called yet (or not lately): cached, and while the thread's
 /// `threading.Thread` is unknown, looked for again.
 #[cold]
+#[inline(never)]
 unsafe fn cache_miss(t: &mut thread::ThreadState, key: usize, id: u32) -> u32 {
     if t.pythread.is_null() && t.pythread_tries > 0 {
         t.pythread_tries -= 1;
