@@ -130,8 +130,8 @@ def test_errors_are_one_line(traced_pair, tmp_path):
         ((before, tmp_path / "missing.prof"), "cannot read"),
         ((before, after, "-s", "bogus"), "unknown sort key 'bogus'"),
         ((before, after, "-f", "pdf"), "unknown diff format 'pdf'"),
-        ((before, after, "-f", "svg"), "a flame graph diff needs two sampling profiles"),
-        ((before, after, "-o", tmp_path / "d.html"), "a flame graph diff needs two sampling profiles"),
+        ((before, after, "-f", "svg"), "a flame graph diff needs two sampling profiles or two traced timelines"),
+        ((before, after, "-o", tmp_path / "d.html"), "a flame graph diff needs two sampling"),
     ]:
         r = dz("diff", *args)
         assert r.returncode != 0
@@ -166,6 +166,25 @@ def test_traced_runs_saved_as_dziura_files(tmp_path):
     assert dz("run", "-o", pstats, prog).returncode == 0
     r = dz("diff", pstats, after, "-l", "1")
     assert r.returncode == 0 and rows(r.stdout)[0].endswith("prog.py:4(slow)"), r.stderr
+
+
+def test_traced_timelines_give_a_differential_flame_graph(tmp_path):
+    prog = tmp_path / "prog.py"
+    prog.write_text(TRACED)
+    before, after = tmp_path / "before.dziura", tmp_path / "after.dziura"
+    assert dz("run", "--timeline", "-o", before, prog).returncode == 0
+    assert dz("run", "--timeline", "-o", after, prog, env={"SLOW_FACTOR": "5"}).returncode == 0
+    svg = tmp_path / "diff.svg"
+    r = dz("diff", before, after, "-o", svg)
+    assert r.returncode == 0, r.stderr
+    root = ET.parse(svg).getroot()
+    titles = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    # Hover text: "NAME (N ns, P%; +D%)": slow grew its share of the time, steady lost some.
+    slow = next(t for t in titles if t.startswith("slow (prog.py:4)"))
+    steady = next(t for t in titles if t.startswith("steady (prog.py:"))
+    assert " ns, " in slow and "; +" in slow, slow
+    assert "; -" in steady, steady
+    assert any("calls traced" in (t.text or "") for t in root.iter("{http://www.w3.org/2000/svg}text"))
 
 
 def record(tmp_path, fmt):

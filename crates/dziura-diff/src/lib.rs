@@ -21,7 +21,7 @@ pub use folded::{read_folded, FoldedError};
 pub enum DiffError {
     #[error("cannot compare a tracing profile with a sampling profile (different units)")]
     MixedKinds,
-    #[error("a flame graph diff needs two sampling profiles (tracing profiles hold call counts, not stacks: use the table instead)")]
+    #[error("a flame graph diff needs two sampling profiles or two traced timelines (these tracing profiles hold call counts, not stacks: trace with dziura run --timeline, or use the table)")]
     NeedsSamples,
     #[error("a flame graph diff needs samples, and neither profile holds any")]
     NoSamples,
@@ -386,11 +386,13 @@ pub fn flamegraph(
     after: &Profile,
     opts: &DiffFlamegraphOptions,
 ) -> Result<Vec<u8>, DiffError> {
-    match (kind(before), kind(after)) {
-        (Kind::Sampling, Kind::Sampling) => {}
+    // Traced timelines give exact stacks too, weighted by nanoseconds instead of samples.
+    let traced = match (kind(before), kind(after)) {
+        (Kind::Sampling, Kind::Sampling) => false,
+        (Kind::Tracing, Kind::Tracing) if before.calls.is_some() && after.calls.is_some() => true,
         (Kind::Tracing, Kind::Tracing) => return Err(DiffError::NeedsSamples),
         _ => return Err(DiffError::MixedKinds),
-    }
+    };
     // Folded-stack inputs (no interval) know running lines only: draw their frames as they were.
     let mut copts = opts.collapsed.clone();
     if [before, after]
@@ -419,19 +421,22 @@ pub fn flamegraph(
     let both = String::from_utf8_lossy(&both).into_owned();
     let mut o = inferno::flamegraph::Options::default();
     o.title = opts.title.clone();
-    let (sb, sa) = (
-        before.samples.as_ref().map_or(0, |s| s.total()),
-        after.samples.as_ref().map_or(0, |s| s.total()),
-    );
+    let (sb, sa, unit) = if traced {
+        let calls = |p: &Profile| p.calls.as_ref().map_or(0, |c| c.calls() as u64);
+        (calls(before), calls(after), "calls traced (widths: ns)")
+    } else {
+        let samples = |p: &Profile| p.samples.as_ref().map_or(0, |s| s.total());
+        (samples(before), samples(after), "samples")
+    };
     o.subtitle = Some(format!(
-        "{sb} → {sa} samples; red: more time than before, blue: less{}",
+        "{sb} → {sa} {unit}; red: more time than before, blue: less{}",
         if dopts.normalize {
             " (before scaled to after's total)"
         } else {
             ""
         }
     ));
-    o.count_name = "samples".into();
+    o.count_name = if traced { "ns" } else { "samples" }.into();
     o.min_width = 0.1;
     let mut svg = Vec::new();
     inferno::flamegraph::from_lines(&mut o, both.lines(), &mut svg)?;
