@@ -21,7 +21,7 @@ done
 echo "== cargo test"
 first=${versions%% *}
 PYO3_PYTHON="$root/.venv/$first/bin/python" CARGO_TARGET_DIR="$root/target/py$first" \
-    cargo test --workspace --exclude dziura-python --release
+    cargo test --workspace --release
 
 for ver in $versions; do
     echo "== pytest (CPython $ver)"

@@ -212,8 +212,8 @@ impl Node {
 
 const MAX_LINES: usize = 5000;
 
-/// The call tree as text: from the stacks for a sampled profile (exact), from the caller→callee
-/// edges for a traced one.
+/// The call tree as text: from the stacks for a sampled profile and from the timeline for a
+/// traced one that has it (both exact), else from the caller→callee edges.
 fn tree(profile: &Profile, opts: &TreeOptions, is_lib: &dyn Fn(&FuncKey) -> bool) -> String {
     let visible = |k: &FuncKey| opts.all || !is_lib(k);
     let hidden_note = if opts.all {
@@ -222,8 +222,47 @@ fn tree(profile: &Profile, opts: &TreeOptions, is_lib: &dyn Fn(&FuncKey) -> bool
         "; library, stdlib and built-in frames hidden (--all shows them)".into()
     };
     let mut out = String::new();
-    let (root, unit) = match &profile.samples {
-        Some(s) => {
+    let (root, unit) = match (&profile.samples, &profile.calls) {
+        (None, Some(calls)) => {
+            // Every call's own duration lands on its path of visible functions: exact.
+            let mut root = Node::new(FuncKey::python("", 0, "<root>"), 0.0);
+            for tc in &calls.threads {
+                // (function, start ns) of each open call
+                let mut open: Vec<(u32, u64)> = Vec::new();
+                for e in &tc.events {
+                    if e.open {
+                        open.push((e.func, e.time_ns));
+                        continue;
+                    }
+                    let Some((f, start)) = open.pop() else {
+                        continue;
+                    };
+                    let took = (e.time_ns - start) as f64;
+                    if open.is_empty() {
+                        root.value += took;
+                    }
+                    if !visible(&calls.funcs[f as usize]) {
+                        continue;
+                    }
+                    let mut node = &mut root;
+                    for &(g, _) in &open {
+                        let key = &calls.funcs[g as usize];
+                        if visible(key) {
+                            node = node.child(key);
+                        }
+                    }
+                    node.child(&calls.funcs[f as usize]).value += took;
+                }
+            }
+            let _ = writeln!(
+                out,
+                "Call tree of a traced timeline: {} calls, {:.3} s in all{hidden_note}",
+                calls.calls(),
+                root.value * 1e-9
+            );
+            (root, 1e-9)
+        }
+        (Some(s), _) => {
             let mut root = Node::new(FuncKey::python("", 0, "<root>"), 0.0);
             for st in &s.stacks {
                 let n = st.count as f64;
@@ -247,7 +286,7 @@ fn tree(profile: &Profile, opts: &TreeOptions, is_lib: &dyn Fn(&FuncKey) -> bool
             );
             (root, s.interval)
         }
-        None => {
+        (None, None) => {
             let g = profile.merged();
             let callees = g.callees();
             let mut roots: Vec<usize> = (0..g.len())
@@ -558,5 +597,59 @@ mod tests {
             t.contains("{built-in method builtins.exec}  [built-in]"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn traced_timeline_tree_is_exact() {
+        use dziura_model::{CallEvent, CallTimeline, ThreadCalls};
+        let ev = |time_ns, func, open| CallEvent {
+            time_ns,
+            func,
+            open,
+        };
+        // main [0, 1s] calls loads (stdlib) [0.1, 0.4] which calls hook [0.2, 0.3], then
+        // fib [0.5, 0.9] which recurses into fib [0.6, 0.8].
+        let s = 1_000_000_000 / 10;
+        let p = Profile {
+            threads: vec![ThreadProfile::default()],
+            calls: Some(CallTimeline {
+                funcs: vec![
+                    FuncKey::python("app.py", 1, "main"),
+                    FuncKey::python("/usr/lib/python3.11/json/__init__.py", 1, "loads"),
+                    FuncKey::python("app.py", 5, "hook"),
+                    FuncKey::python("app.py", 9, "fib"),
+                ],
+                threads: vec![ThreadCalls {
+                    thread: 0,
+                    events: vec![
+                        ev(0, 0, true),
+                        ev(s, 1, true),
+                        ev(2 * s, 2, true),
+                        ev(3 * s, 2, false),
+                        ev(4 * s, 1, false),
+                        ev(5 * s, 3, true),
+                        ev(6 * s, 3, true),
+                        ev(8 * s, 3, false),
+                        ev(9 * s, 3, false),
+                        ev(10 * s, 0, false),
+                    ],
+                }],
+                truncated_at_ns: None,
+                dropped_calls: 0,
+            }),
+            ..Default::default()
+        };
+        let t = tree(&p, &plain(false), &lib);
+        assert!(
+            t.starts_with("Call tree of a traced timeline: 5 calls, 1.000 s"),
+            "{t}"
+        );
+        assert!(t.contains("1.000s 100.0% main  app.py:1\n"), "{t}");
+        assert!(t.contains("├─ 0.400s  40.0% fib  app.py:9\n"), "{t}");
+        assert!(t.contains("│  └─ 0.200s  20.0% fib  app.py:9\n"), "{t}");
+        assert!(t.contains("└─ 0.100s  10.0% hook  app.py:5\n"), "{t}");
+        assert!(!t.contains("loads"), "{t}");
+        let t = tree(&p, &plain(true), &lib);
+        assert!(t.contains("└─ 0.300s  30.0% loads"), "{t}");
     }
 }
