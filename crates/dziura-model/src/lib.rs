@@ -341,7 +341,8 @@ pub struct Samples {
     frame_index: HashMap<Frame, u32>,
     pub stacks: Vec<Stack>,
     #[serde(skip)]
-    stack_index: HashMap<(usize, Vec<u32>), u32>,
+    /// Stacks by a hash of (thread, frames): a lookup per sample allocates nothing.
+    stack_index: HashMap<u64, Vec<u32>>,
     pub timeline: Vec<TimedSample>,
 }
 
@@ -369,17 +370,21 @@ impl TryFrom<RawSamples> for Samples {
                 ));
             }
         }
-        let mut stack_index = HashMap::with_capacity(raw.stacks.len());
+        let mut stack_index: HashMap<u64, Vec<u32>> = HashMap::with_capacity(raw.stacks.len());
         for (i, st) in raw.stacks.iter().enumerate() {
             if st.frames.iter().any(|&f| f as usize >= raw.frames.len()) {
                 return Err("samples: a stack points past the frames".into());
             }
-            if stack_index
-                .insert((st.thread, st.frames.clone()), i as u32)
-                .is_some()
-            {
+            let same = stack_index
+                .entry(stack_hash(st.thread, &st.frames))
+                .or_default();
+            if same.iter().any(|&j| {
+                let other = &raw.stacks[j as usize];
+                other.thread == st.thread && other.frames == st.frames
+            }) {
                 return Err("samples: a stack appears twice".into());
             }
+            same.push(i as u32);
         }
         if raw
             .timeline
@@ -397,6 +402,17 @@ impl TryFrom<RawSamples> for Samples {
             timeline: raw.timeline,
         })
     }
+}
+
+/// A hash of a stack that is the same in every process (so two equal `Samples` have equal
+/// indices), one multiply per frame (the Fx hash's mixing).
+fn stack_hash(thread: usize, frames: &[u32]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = (thread as u64).wrapping_mul(K);
+    for &f in frames {
+        h = (h.rotate_left(5) ^ f as u64).wrapping_mul(K);
+    }
+    h
 }
 
 impl Samples {
@@ -419,9 +435,15 @@ impl Samples {
 
     /// Counts one sample of `frames` (root first) in `thread`; returns the stack's index.
     pub fn add(&mut self, thread: usize, frames: &[u32], count: u64) -> u32 {
-        if let Some(&i) = self.stack_index.get(&(thread, frames.to_vec())) {
-            self.stacks[i as usize].count += count;
-            return i;
+        let h = stack_hash(thread, frames);
+        if let Some(same) = self.stack_index.get(&h) {
+            for &i in same {
+                let st = &mut self.stacks[i as usize];
+                if st.thread == thread && st.frames == frames {
+                    st.count += count;
+                    return i;
+                }
+            }
         }
         let i = self.stacks.len() as u32;
         self.stacks.push(Stack {
@@ -429,7 +451,7 @@ impl Samples {
             frames: frames.to_vec(),
             count,
         });
-        self.stack_index.insert((thread, frames.to_vec()), i);
+        self.stack_index.entry(h).or_default().push(i);
         i
     }
 

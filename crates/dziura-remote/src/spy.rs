@@ -16,6 +16,8 @@ use crate::RemoteError;
 const MAX_FRAMES: usize = 65_536;
 const MAX_THREADS: usize = 16_384;
 const MAX_STRING: u64 = 4096;
+/// `_PyInterpreterFrame.owner` of a generator's or coroutine's frame (`FRAME_OWNED_BY_GENERATOR`).
+const OWNED_BY_GENERATOR: u8 = 1;
 /// `_PyStackChunk` is `{previous, size, top, data[]}`.
 const CHUNK_HEADER: usize = 24;
 const MAX_CHUNKS: usize = 8;
@@ -334,24 +336,15 @@ impl Spy {
             if out.len() >= MAX_THREADS {
                 return Err(RemoteError::Torn("thread list does not end".into()));
             }
-            let ts = self.process.read_vec(tstate, self.thread_len)?;
-            let native_id = u64_at(&ts, l.ts_native_thread_id as usize);
-            let frame = match l.current_frame {
-                CurrentFrame::ViaCFrame {
-                    cframe,
-                    current_frame,
-                } => {
-                    let cf = u64_at(&ts, cframe as usize);
-                    if cf == 0 {
-                        0
-                    } else {
-                        self.process.u64(cf + current_frame)?
-                    }
+            // A thread caught mid-call or mid-return is read again, a few times at most.
+            let mut attempt = 0;
+            let (ts, frames) = loop {
+                match self.thread_stack(tstate) {
+                    Err(RemoteError::Torn(_)) if attempt < 3 => attempt += 1,
+                    other => break other?,
                 }
-                CurrentFrame::Direct(off) => u64_at(&ts, off as usize),
             };
-            let chunks = self.chunks(u64_at(&ts, l.ts_datastack_chunk as usize));
-            let frames = self.walk(frame, &chunks)?;
+            let native_id = u64_at(&ts, l.ts_native_thread_id as usize);
             out.push(ThreadStack {
                 native_id,
                 thread_id: u64_at(&ts, l.ts_thread_id as usize),
@@ -366,6 +359,44 @@ impl Spy {
             tstate = u64_at(&ts, l.ts_next as usize);
         }
         Ok(out)
+    }
+
+    /// One thread's state and its stack, root last; `Torn` when it changed while being read.
+    fn thread_stack(&mut self, tstate: u64) -> Result<(Vec<u8>, Vec<RemoteFrame>), RemoteError> {
+        let l = &self.layout;
+        let ts = self.process.read_vec(tstate, self.thread_len)?;
+        let frame = match l.current_frame {
+            CurrentFrame::ViaCFrame {
+                cframe,
+                current_frame,
+            } => {
+                let cf = u64_at(&ts, cframe as usize);
+                if cf == 0 {
+                    0
+                } else {
+                    self.process.u64(cf + current_frame)?
+                }
+            }
+            CurrentFrame::Direct(off) => u64_at(&ts, off as usize),
+        };
+        let chunks = self.chunks(u64_at(&ts, l.ts_datastack_chunk as usize));
+        let current = self.layout.current_frame;
+        let frames = self.walk(frame, &chunks)?;
+        // 3.11 keeps the current frame in a C stack struct that is gone once its C call
+        // returns: a stack read through a stale one is refused, not reported.
+        if let CurrentFrame::ViaCFrame {
+            cframe,
+            current_frame,
+        } = current
+        {
+            let cf = u64_at(&ts, cframe as usize);
+            if cf != 0 && self.process.u64(cf + current_frame)? != frame {
+                return Err(RemoteError::Torn(
+                    "the thread's current frame changed while its stack was read".into(),
+                ));
+            }
+        }
+        Ok((ts, frames))
     }
 
     /// Copies of the thread's frame-stack chunks, newest first: most frames are read from here
@@ -425,9 +456,12 @@ impl Spy {
             if frame == 0 {
                 // The outermost frame: an entry frame when the chain was read whole. A frame
                 // popped or a generator suspended while it was being read ends it early.
+                // On 3.11 a generator frame is an entry frame too when C code resumed it (sum,
+                // list, join...); found last, it was suspended mid-read, as it cannot start a
+                // thread's stack.
                 let entry = match (cstack, is_entry) {
                     (Some(c), _) => owner == c,
-                    (None, Some(e)) => bytes[e as usize] != 0,
+                    (None, Some(e)) => bytes[e as usize] != 0 && owner != OWNED_BY_GENERATOR,
                     (None, None) => true,
                 };
                 if !entry {
