@@ -365,32 +365,28 @@ impl Spy {
     fn thread_stack(&mut self, tstate: u64) -> Result<(Vec<u8>, Vec<RemoteFrame>), RemoteError> {
         let l = &self.layout;
         let ts = self.process.read_vec(tstate, self.thread_len)?;
-        let frame = match l.current_frame {
+        // 3.11 and 3.12 keep the current frame in a C stack struct (`cframe`); where it is.
+        let slot = match l.current_frame {
             CurrentFrame::ViaCFrame {
                 cframe,
                 current_frame,
-            } => {
-                let cf = u64_at(&ts, cframe as usize);
-                if cf == 0 {
-                    0
-                } else {
-                    self.process.u64(cf + current_frame)?
-                }
-            }
-            CurrentFrame::Direct(off) => u64_at(&ts, off as usize),
+            } => match u64_at(&ts, cframe as usize) {
+                0 => None,
+                cf => Some(cf + current_frame),
+            },
+            CurrentFrame::Direct(_) => None,
+        };
+        let frame = match (l.current_frame, slot) {
+            (CurrentFrame::Direct(off), _) => u64_at(&ts, off as usize),
+            (_, Some(at)) => self.process.u64(at)?,
+            (_, None) => 0,
         };
         let chunks = self.chunks(u64_at(&ts, l.ts_datastack_chunk as usize));
-        let current = self.layout.current_frame;
         let frames = self.walk(frame, &chunks)?;
-        // 3.11 keeps the current frame in a C stack struct that is gone once its C call
-        // returns: a stack read through a stale one is refused, not reported.
-        if let CurrentFrame::ViaCFrame {
-            cframe,
-            current_frame,
-        } = current
-        {
-            let cf = u64_at(&ts, cframe as usize);
-            if cf != 0 && self.process.u64(cf + current_frame)? != frame {
+        // That struct is gone once its C call returns: a stack read through a stale one is
+        // refused, not reported.
+        if let Some(at) = slot {
+            if self.process.u64(at)? != frame {
                 return Err(RemoteError::Torn(
                     "the thread's current frame changed while its stack was read".into(),
                 ));
