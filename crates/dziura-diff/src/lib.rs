@@ -389,7 +389,11 @@ pub fn flamegraph(
     // Traced timelines give exact stacks too, weighted by nanoseconds instead of samples.
     let traced = match (kind(before), kind(after)) {
         (Kind::Sampling, Kind::Sampling) => false,
-        (Kind::Tracing, Kind::Tracing) if before.calls.is_some() && after.calls.is_some() => true,
+        (Kind::Tracing, Kind::Tracing)
+            if before.traced_calls().is_some() && after.traced_calls().is_some() =>
+        {
+            true
+        }
         (Kind::Tracing, Kind::Tracing) => return Err(DiffError::NeedsSamples),
         _ => return Err(DiffError::MixedKinds),
     };

@@ -55,7 +55,7 @@ const PID: u64 = 1;
 
 /// The trace as values.
 pub fn build(profile: &Profile, opts: &ChromeOptions) -> Result<Trace, FormatError> {
-    if let (None, Some(calls)) = (&profile.samples, &profile.calls) {
+    if let Some(calls) = profile.traced_calls() {
         return Ok(traced(profile, calls));
     }
     let samples = profile

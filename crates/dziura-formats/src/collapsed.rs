@@ -60,7 +60,7 @@ pub fn stacks(
     profile: &Profile,
     opts: &CollapsedOptions,
 ) -> Result<Vec<(String, u64)>, FormatError> {
-    if let (None, Some(calls)) = (&profile.samples, &profile.calls) {
+    if let Some(calls) = profile.traced_calls() {
         return Ok(traced_stacks(profile, calls, opts));
     }
     let samples = profile

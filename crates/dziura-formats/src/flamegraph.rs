@@ -51,7 +51,7 @@ pub fn write(profile: &Profile, opts: &FlamegraphOptions) -> Result<Vec<u8>, For
         Direction::Straight
     };
     o.min_width = opts.min_width;
-    o.count_name = if profile.samples.is_none() && profile.calls.is_some() {
+    o.count_name = if profile.traced_calls().is_some() {
         "ns".into()
     } else {
         opts.count_name.clone()
@@ -66,7 +66,7 @@ pub fn write(profile: &Profile, opts: &FlamegraphOptions) -> Result<Vec<u8>, For
 }
 
 fn subtitle(profile: &Profile) -> Option<String> {
-    if let (None, Some(calls)) = (&profile.samples, &profile.calls) {
+    if let Some(calls) = profile.traced_calls() {
         let mut text = format!("{} calls traced, widths are ns of wall time", calls.calls());
         if calls.truncated_at_ns.is_some() {
             text.push_str(&format!(

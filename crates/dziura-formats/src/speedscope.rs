@@ -184,7 +184,7 @@ pub fn build_evented(profile: &Profile, calls: &CallTimeline) -> File<EventedPro
 
 /// The JSON file: sampled profiles from samples, evented ones from a traced timeline.
 pub fn write(profile: &Profile, opts: &SpeedscopeOptions) -> Result<Vec<u8>, FormatError> {
-    if let (None, Some(calls)) = (&profile.samples, &profile.calls) {
+    if let Some(calls) = profile.traced_calls() {
         let file = build_evented(profile, calls);
         return Ok(serde_json::to_vec(&file).expect("plain values serialize"));
     }

@@ -611,6 +611,15 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// The traced call timeline, when it is what the time-ordered views draw: a tracing profile
+    /// recorded with one (samples, when present, come first).
+    pub fn traced_calls(&self) -> Option<&CallTimeline> {
+        match self.samples {
+            None => self.calls.as_ref(),
+            Some(_) => None,
+        }
+    }
+
     /// All threads added together: the view cProfile gives.
     pub fn merged(&self) -> CallGraph {
         let mut g = CallGraph::new();

@@ -222,8 +222,8 @@ fn tree(profile: &Profile, opts: &TreeOptions, is_lib: &dyn Fn(&FuncKey) -> bool
         "; library, stdlib and built-in frames hidden (--all shows them)".into()
     };
     let mut out = String::new();
-    let (root, unit) = match (&profile.samples, &profile.calls) {
-        (None, Some(calls)) => {
+    let (root, unit) = match (&profile.samples, profile.traced_calls()) {
+        (_, Some(calls)) => {
             // Every call's own duration lands on its path of visible functions: exact.
             let mut root = Node::new(FuncKey::python("", 0, "<root>"), 0.0);
             for tc in &calls.threads {
