@@ -27,7 +27,10 @@ Why it is built this way:
   mechanism dziura uses (a C profile function on 3.11, sys.monitoring on 3.12+) with
   callbacks that do nothing. ``floor / cProfile added`` says how much of cProfile's
   overhead no hook-based profiler can avoid; ``dziura / cProfile added`` says how much
-  of it dziura still pays.
+  of it dziura still pays. The "clock" mode ("floor+clock") is the same hook whose
+  callbacks read dziura's clock once per event and do nothing else: the floor of any
+  profiler that times every call exactly, so ``dziura - floor+clock`` is what dziura's
+  own bookkeeping costs.
 * Each child returns the workload's checksum; a mode whose checksum differs from the
   un-profiled run is reported, since a profiler must not change what the program does.
   ``--check`` additionally compares dziura's call counts with cProfile's.
@@ -63,6 +66,7 @@ MODES: dict[str, tuple[str, str | None]] = {
     "yappi": ("yappi", "yappi"),
     "pyinstrument": ("pyinstrument", "pyinstrument"),
     "floor": ("floor", "dziura"),
+    "clock": ("floor+clock", "dziura"),
 }
 RSS_MODES = ("none", "cprofile", "dziura")
 CHILD_TIMEOUT = 300  # seconds; a hung child is reported, not waited on forever
@@ -105,11 +109,11 @@ def _child(mode: str, workload: str) -> None:
         result = run()
         prof.stop()
         elapsed = time.perf_counter() - t0
-    elif mode == "floor":
+    elif mode in ("floor", "clock"):
         from dziura import _native
 
         t0 = time.perf_counter()
-        _native._noop_hook(True)
+        _native._noop_hook(True, clocked=mode == "clock")
         result = run()
         _native._noop_hook(False)
         elapsed = time.perf_counter() - t0
@@ -180,13 +184,13 @@ def _probe(mode: str) -> str | None:
     if module is None:
         return None
     code = f"import {module}"
-    if mode == "floor":
+    if mode in ("floor", "clock"):
         code += "\nfrom dziura import _native\nassert hasattr(_native, '_noop_hook'), 'no _noop_hook'"
     proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True)
     if proc.returncode == 0:
         return None
     last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-    if mode == "floor" and "no _noop_hook" in proc.stderr:
+    if mode in ("floor", "clock") and "no _noop_hook" in proc.stderr:
         return "this dziura build has no _native._noop_hook"
     hint = " (pip install -r bench/requirements.txt)" if mode in ("yappi", "pyinstrument") else ""
     return f"{module} is not importable: {last}{hint}"
@@ -225,7 +229,7 @@ def _tables(cells: dict[tuple[str, str], Cell], workloads: list[str], modes: lis
     header = (
         ["workload", "none (s)"]
         + [f"{MODES[m][0]} (x)" for m in slow_modes]
-        + ["dziura / cProfile added", "floor / cProfile added"]
+        + ["dziura / cProfile added", "floor / cProfile added", "floor+clock / cProfile added"]
     )
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     for w in workloads:
@@ -236,6 +240,7 @@ def _tables(cells: dict[tuple[str, str], Cell], workloads: list[str], modes: lis
         row += [
             _fmt_fraction(best["dziura"], base, best["cprofile"]),
             _fmt_fraction(best["floor"], base, best["cprofile"]),
+            _fmt_fraction(best["clock"], base, best["cprofile"]),
         ]
         lines.append("| " + " | ".join(row) + " |")
 

@@ -21,10 +21,12 @@ pub fn active() -> bool {
     dziura_tracer::is_active()
 }
 
-/// Installs or removes a hook whose callbacks do nothing (benchmarks' floor).
+/// Installs or removes a hook whose callbacks do nothing, or with `clocked` only read the clock
+/// (the benchmarks' floors).
 #[pyfunction]
-pub fn _noop_hook(py: Python<'_>, on: bool) -> PyResult<()> {
-    unsafe { dziura_tracer::noop_hook(on) }.map_err(|e| match e {
+#[pyo3(signature = (on, clocked = false))]
+pub fn _noop_hook(py: Python<'_>, on: bool, clocked: bool) -> PyResult<()> {
+    unsafe { dziura_tracer::noop_hook(on, clocked) }.map_err(|e| match e {
         StartError::AlreadyActive(m) => PyValueError::new_err(m),
         StartError::Python => {
             PyErr::take(py).unwrap_or_else(|| PyRuntimeError::new_err("hook failed"))

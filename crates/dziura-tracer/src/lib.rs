@@ -182,18 +182,24 @@ pub unsafe fn stop() -> Option<Harvest> {
 }
 
 /// Installs (or removes) the hook with callbacks that do nothing, for measuring the floor of
-/// hook overhead in benchmarks. Refused while a profiler is active.
+/// hook overhead in benchmarks. With `clocked`, each callback also reads the clock the profiler
+/// would read (once per event, like the real callbacks): the floor of any profiler that times
+/// every call, which separates the clock's cost from the bookkeeping's. Refused while a profiler
+/// is active.
 ///
 /// # Safety
 /// The GIL must be held.
-pub unsafe fn noop_hook(on: bool) -> Result<(), StartError> {
+pub unsafe fn noop_hook(on: bool, clocked: bool) -> Result<(), StartError> {
     if is_active() {
         return Err(StartError::AlreadyActive(
             "a dziura profiler is active".into(),
         ));
     }
     if on {
-        hook::install_noop()
+        if clocked {
+            clock::set_kind(clock::best_native());
+        }
+        hook::install_noop(clocked)
     } else {
         hook::uninstall_noop();
         Ok(())
@@ -234,6 +240,15 @@ fn new_thread_state() -> Option<&'static mut thread::ThreadState> {
     CURRENT.with(|c| c.set((gen, ptr)));
     // SAFETY: boxed, so the address is stable until the session ends.
     Some(unsafe { &mut *ptr })
+}
+
+/// Where the clocked no-op callbacks put each reading, so the read is not optimised away.
+static CLOCK_SINK: AtomicU64 = AtomicU64::new(0);
+
+/// The clocked no-op callbacks' whole body: one clock read, kept.
+#[inline(always)]
+fn read_clock_only() {
+    CLOCK_SINK.store(now(), Ordering::Relaxed);
 }
 
 #[inline(always)]

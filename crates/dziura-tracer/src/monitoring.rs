@@ -85,7 +85,21 @@ unsafe extern "C" fn on_nothing(
     Py_None()
 }
 
+unsafe extern "C" fn on_nothing_but_the_clock(
+    _: *mut PyObject,
+    _args: *mut *mut PyObject,
+    _n: Py_ssize_t,
+) -> *mut PyObject {
+    crate::read_clock_only();
+    Py_None()
+}
+
 callback!(NOTHING_DEF, c"_dziura_nothing", on_nothing);
+callback!(
+    CLOCK_ONLY_DEF,
+    c"_dziura_clock_only",
+    on_nothing_but_the_clock
+);
 callback!(START_DEF, c"_dziura_py_start", on_start);
 callback!(RETURN_DEF, c"_dziura_py_return", on_return);
 callback!(CALL_DEF, c"_dziura_call", on_call);
@@ -119,22 +133,35 @@ unsafe fn monitoring() -> Result<*mut PyObject, StartError> {
 }
 
 pub unsafe fn install(_owner: *mut PyObject, builtins: bool) -> Result<(), StartError> {
-    install_hook(builtins, false)
+    install_hook(builtins, None)
 }
 
-/// The same events with callbacks that do nothing: the floor the benchmarks compare against.
-pub unsafe fn install_noop() -> Result<(), StartError> {
-    install_hook(true, true)
+/// The same events with callbacks that do nothing (or only read the clock): the floors the
+/// benchmarks compare against.
+pub unsafe fn install_noop(clocked: bool) -> Result<(), StartError> {
+    install_hook(
+        true,
+        Some(if clocked {
+            &CLOCK_ONLY_DEF
+        } else {
+            &NOTHING_DEF
+        }),
+    )
 }
 
-unsafe fn install_hook(builtins: bool, noop: bool) -> Result<(), StartError> {
+/// Installs the real callbacks, or `floor` for every event.
+unsafe fn install_hook(builtins: bool, floor: Option<&'static SyncDef>) -> Result<(), StartError> {
     let m = monitoring()?;
-    let result = install_with(m, builtins, noop);
+    let result = install_with(m, builtins, floor);
     Py_DecRef(m);
     result
 }
 
-unsafe fn install_with(m: *mut PyObject, builtins: bool, noop: bool) -> Result<(), StartError> {
+unsafe fn install_with(
+    m: *mut PyObject,
+    builtins: bool,
+    floor: Option<&'static SyncDef>,
+) -> Result<(), StartError> {
     let holder = call_method(m, c"get_tool", &[int(TOOL)]);
     if holder.is_null() {
         return Err(StartError::Python);
@@ -183,7 +210,7 @@ unsafe fn install_with(m: *mut PyObject, builtins: bool, noop: bool) -> Result<(
         let Some(bit) = event_bit(events, event) else {
             continue;
         };
-        let def = if noop { &NOTHING_DEF } else { def };
+        let def = floor.unwrap_or(def);
         let f = PyCFunction_NewEx(
             &def.0 as *const PyMethodDef as *mut PyMethodDef,
             null_mut(),
