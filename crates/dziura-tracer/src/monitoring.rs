@@ -94,11 +94,29 @@ unsafe extern "C" fn on_nothing_but_the_clock(
     Py_None()
 }
 
+/// CALL, C_RETURN and C_RAISE in the clocked floor: the clock is read for C functions only, as
+/// the real callbacks do (CALL also fires for Python functions, whose PY_START is timed).
+unsafe extern "C" fn on_c_nothing_but_the_clock(
+    _: *mut PyObject,
+    args: *mut *mut PyObject,
+    _n: Py_ssize_t,
+) -> *mut PyObject {
+    if !crate::registry::c_method_def(*args.add(2)).is_null() {
+        crate::read_clock_only();
+    }
+    Py_None()
+}
+
 callback!(NOTHING_DEF, c"_dziura_nothing", on_nothing);
 callback!(
     CLOCK_ONLY_DEF,
     c"_dziura_clock_only",
     on_nothing_but_the_clock
+);
+callback!(
+    C_CLOCK_ONLY_DEF,
+    c"_dziura_c_clock_only",
+    on_c_nothing_but_the_clock
 );
 callback!(START_DEF, c"_dziura_py_start", on_start);
 callback!(RETURN_DEF, c"_dziura_py_return", on_return);
@@ -136,21 +154,30 @@ pub unsafe fn install(_owner: *mut PyObject, builtins: bool) -> Result<(), Start
     install_hook(builtins, None)
 }
 
+/// Callbacks that stand in for the real ones in the benchmarks' floors.
+#[derive(Clone, Copy)]
+enum Floor {
+    /// Every callback does nothing.
+    Nothing,
+    /// Every callback reads the clock where the real one would, and does nothing else.
+    Clock,
+}
+
 /// The same events with callbacks that do nothing (or only read the clock): the floors the
 /// benchmarks compare against.
 pub unsafe fn install_noop(clocked: bool) -> Result<(), StartError> {
     install_hook(
         true,
         Some(if clocked {
-            &CLOCK_ONLY_DEF
+            Floor::Clock
         } else {
-            &NOTHING_DEF
+            Floor::Nothing
         }),
     )
 }
 
-/// Installs the real callbacks, or `floor` for every event.
-unsafe fn install_hook(builtins: bool, floor: Option<&'static SyncDef>) -> Result<(), StartError> {
+/// Installs the real callbacks, or a floor's.
+unsafe fn install_hook(builtins: bool, floor: Option<Floor>) -> Result<(), StartError> {
     let m = monitoring()?;
     let result = install_with(m, builtins, floor);
     Py_DecRef(m);
@@ -160,7 +187,7 @@ unsafe fn install_hook(builtins: bool, floor: Option<&'static SyncDef>) -> Resul
 unsafe fn install_with(
     m: *mut PyObject,
     builtins: bool,
-    floor: Option<&'static SyncDef>,
+    floor: Option<Floor>,
 ) -> Result<(), StartError> {
     let holder = call_method(m, c"get_tool", &[int(TOOL)]);
     if holder.is_null() {
@@ -210,7 +237,16 @@ unsafe fn install_with(
         let Some(bit) = event_bit(events, event) else {
             continue;
         };
-        let def = floor.unwrap_or(def);
+        let def = match floor {
+            None => def,
+            Some(Floor::Nothing) => &NOTHING_DEF,
+            Some(Floor::Clock)
+                if std::ptr::eq(def, &CALL_DEF) || std::ptr::eq(def, &C_RETURN_DEF) =>
+            {
+                &C_CLOCK_ONLY_DEF
+            }
+            Some(Floor::Clock) => &CLOCK_ONLY_DEF,
+        };
         let f = PyCFunction_NewEx(
             &def.0 as *const PyMethodDef as *mut PyMethodDef,
             null_mut(),
