@@ -232,3 +232,30 @@ def test_exotic_code_is_not_disturbed():
     with pytest.raises(SystemExit):
         dziura.Profile().runcall(sys.exit, 3)
     assert not dziura.active()
+
+
+def test_benchmark_floor_hooks_leave_code_and_profiling_as_they_were():
+    """The benchmarks' floors (bench/run.py, bench/floors.py) install dziura's hook with do-nothing or
+    clock-only callbacks: code runs unchanged under them, they are refused while a profile is
+    active, and a profile taken after them is exact."""
+    from dziura import _native
+
+    def work():
+        return sum(len(str(i)) for i in range(300)) + max(range(10))
+
+    expected = work()
+    for clocked in (False, True):
+        _native._noop_hook(True, clocked=clocked)
+        try:
+            got = work()
+        finally:
+            _native._noop_hook(False)
+        assert got == expected
+    with dziura.Profile():
+        with pytest.raises(ValueError, match="active"):
+            _native._noop_hook(True, clocked=True)
+    p = dziura.Profile()
+    p.runcall(work)
+    counts = {f[2]: v[0] for f, v in pstats.Stats(p).stats.items()}
+    assert counts["work"] == 1 and counts["<genexpr>"] == 301
+    assert counts["<built-in method builtins.max>"] == 1
