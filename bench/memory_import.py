@@ -46,6 +46,7 @@ it back, then ``--repeat`` children are measured and each cell is their median.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -158,7 +159,9 @@ def _group(name: str, mode: str) -> str:
     return "other " + name.split(" ", 1)[1]
 
 
+@functools.lru_cache(maxsize=None)
 def _shared_object(mode: str) -> str:
+    """The file the mode's extension module is loaded from (asked of a child interpreter once)."""
     out = subprocess.run(
         [sys.executable, "-c", f"import importlib.util as u; print(u.find_spec({SO_MODULES[mode]!r}).origin)"],
         check=True,

@@ -69,6 +69,8 @@ MODES: dict[str, tuple[str, str | None]] = {
     "clock": ("floor+clock", "dziura"),
 }
 RSS_MODES = ("none", "cprofile", "dziura")
+# Modes that install dziura's hidden _native._noop_hook (plain, or reading the clock).
+FLOOR_MODES = ("floor", "clock")
 CHILD_TIMEOUT = 300  # seconds; a hung child is reported, not waited on forever
 
 
@@ -109,7 +111,7 @@ def _child(mode: str, workload: str) -> None:
         result = run()
         prof.stop()
         elapsed = time.perf_counter() - t0
-    elif mode in ("floor", "clock"):
+    elif mode in FLOOR_MODES:
         from dziura import _native
 
         t0 = time.perf_counter()
@@ -184,13 +186,13 @@ def _probe(mode: str) -> str | None:
     if module is None:
         return None
     code = f"import {module}"
-    if mode in ("floor", "clock"):
+    if mode in FLOOR_MODES:
         code += "\nfrom dziura import _native\nassert hasattr(_native, '_noop_hook'), 'no _noop_hook'"
     proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True)
     if proc.returncode == 0:
         return None
     last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-    if mode in ("floor", "clock") and "no _noop_hook" in proc.stderr:
+    if mode in FLOOR_MODES and "no _noop_hook" in proc.stderr:
         return "this dziura build has no _native._noop_hook"
     hint = " (pip install -r bench/requirements.txt)" if mode in ("yappi", "pyinstrument") else ""
     return f"{module} is not importable: {last}{hint}"

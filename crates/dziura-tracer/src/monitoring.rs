@@ -216,36 +216,32 @@ unsafe fn install_with(
     if events.is_null() {
         return Err(StartError::Python);
     }
-    let mut plan: Vec<(&CStr, &SyncDef)> = vec![
-        (c"PY_START", &START_DEF),
-        (c"PY_RESUME", &START_DEF),
-        (c"PY_THROW", &START_DEF),
-        (c"PY_RETURN", &RETURN_DEF),
-        (c"PY_YIELD", &RETURN_DEF),
-        (c"PY_UNWIND", &RETURN_DEF),
+    // (event, real callback, the clocked floor's stand-in for it)
+    let mut plan: Vec<(&CStr, &SyncDef, &SyncDef)> = vec![
+        (c"PY_START", &START_DEF, &CLOCK_ONLY_DEF),
+        (c"PY_RESUME", &START_DEF, &CLOCK_ONLY_DEF),
+        (c"PY_THROW", &START_DEF, &CLOCK_ONLY_DEF),
+        (c"PY_RETURN", &RETURN_DEF, &CLOCK_ONLY_DEF),
+        (c"PY_YIELD", &RETURN_DEF, &CLOCK_ONLY_DEF),
+        (c"PY_UNWIND", &RETURN_DEF, &CLOCK_ONLY_DEF),
     ];
     if builtins {
         plan.extend([
-            (c"CALL", &CALL_DEF),
-            (c"C_RETURN", &C_RETURN_DEF),
-            (c"C_RAISE", &C_RETURN_DEF),
+            (c"CALL", &CALL_DEF, &C_CLOCK_ONLY_DEF),
+            (c"C_RETURN", &C_RETURN_DEF, &C_CLOCK_ONLY_DEF),
+            (c"C_RAISE", &C_RETURN_DEF, &C_CLOCK_ONLY_DEF),
         ]);
     }
     let mut mask = 0;
     let mut registered = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
-    for (event, def) in plan {
+    for (event, real, clocked) in plan {
         let Some(bit) = event_bit(events, event) else {
             continue;
         };
         let def = match floor {
-            None => def,
+            None => real,
             Some(Floor::Nothing) => &NOTHING_DEF,
-            Some(Floor::Clock)
-                if std::ptr::eq(def, &CALL_DEF) || std::ptr::eq(def, &C_RETURN_DEF) =>
-            {
-                &C_CLOCK_ONLY_DEF
-            }
-            Some(Floor::Clock) => &CLOCK_ONLY_DEF,
+            Some(Floor::Clock) => clocked,
         };
         let f = PyCFunction_NewEx(
             &def.0 as *const PyMethodDef as *mut PyMethodDef,
