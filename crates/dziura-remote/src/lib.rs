@@ -23,7 +23,7 @@ pub enum RemoteError {
     PermissionDenied(i32, String),
     #[error("process {0} is not a Python process (no CPython runtime found in it): {1}")]
     NotPython(i32, String),
-    #[error("unsupported Python version {0}: dziura reads CPython 3.11 and newer")]
+    #[error("unsupported Python version {0}: dziura reads CPython {known}", known = crate::layout::supported_versions())]
     Unsupported(String),
     #[error("the interpreter is not running (starting up or shutting down)")]
     NotRunning,

@@ -86,43 +86,6 @@ pub struct Objects {
 /// `ht_name`, `ht_slots`, `ht_qualname`, then `ht_cached_keys`: 58 pointers in 3.11 to 3.14.
 pub const HT_CACHED_KEYS_AFTER_TYPE: u64 = 8 * (4 + 36 + 3 + 10 + 2 + 3);
 
-impl Objects {
-    /// 3.11, from the headers (gcc `offsetof` on the 3.11.7 headers: `interp->modules` 888,
-    /// `sizeof(PyTypeObject)` 408, `ht_cached_keys` 872).
-    pub fn v3_11() -> Objects {
-        Objects {
-            interp_modules: 888,
-            object_size: 16,
-            tp_basicsize: 32,
-            tp_flags: 168,
-            ht_cached_keys: 408 + HT_CACHED_KEYS_AFTER_TYPE,
-            dict_keys: 32,
-            dict_values: 40,
-            values_items: 0,
-            instance_dict: InstanceDict::Split {
-                values: -32,
-                dict: -24,
-            },
-        }
-    }
-
-    /// 3.12 (gcc `offsetof` on the 3.12.1 headers: `interp->imports.modules` 944,
-    /// `sizeof(PyTypeObject)` 416, `ht_cached_keys` 880).
-    pub fn v3_12() -> Objects {
-        Objects {
-            interp_modules: 944,
-            object_size: 16,
-            tp_basicsize: 32,
-            tp_flags: 168,
-            ht_cached_keys: 416 + HT_CACHED_KEYS_AFTER_TYPE,
-            dict_keys: 32,
-            dict_values: 40,
-            values_items: 0,
-            instance_dict: InstanceDict::Tagged { at: -24 },
-        }
-    }
-}
-
 // `PyDictKeysObject`, the same in 3.11 to 3.14 (free-threaded builds put a one-byte `dk_mutex`
 // in the padding after `dk_kind`): `dk_refcnt` 0, `dk_log2_size` 8, `dk_log2_index_bytes` 9,
 // `dk_kind` 10, `dk_version` 12, `dk_usable` 16, `dk_nentries` 24, `dk_indices` 32; the entries
@@ -821,7 +784,7 @@ mod tests {
         } else {
             fixture(include_str!("../tests/fixtures/debug_offsets_3.13.5.txt"))
         };
-        Layout::from_debug_offsets(&raw, 13).unwrap()
+        Layout::for_version(0x030D_05F0, |_| Ok(raw)).unwrap()
     }
 
     /// A 3.14 block in 3.14's order, each field holding the value the captured 3.13.5 block
@@ -842,7 +805,7 @@ mod tests {
         words[1] = 0x030E_00F0;
         let mut block: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
         block[0..8].copy_from_slice(b"xdebugpy");
-        Layout::from_debug_offsets(&block, 14).unwrap()
+        Layout::for_version(0x030E_00F0, |_| Ok(block)).unwrap()
     }
 
     fn names_with(l: &Layout, how: Storage) -> HashMap<u64, String> {
@@ -873,7 +836,7 @@ mod tests {
 
     #[test]
     fn reads_3_11_thread_names() {
-        let l = Layout::v3_11();
+        let l = Layout::for_version(0x030B_07F0, |_| unreachable!()).unwrap();
         for how in [Storage::Values, Storage::Dict, Storage::SharedDict] {
             assert_eq!(names_with(&l, how), expected(), "{how:?}");
         }
@@ -881,7 +844,7 @@ mod tests {
 
     #[test]
     fn reads_3_12_thread_names() {
-        let l = Layout::v3_12();
+        let l = Layout::for_version(0x030C_01F0, |_| unreachable!()).unwrap();
         for how in [Storage::Values, Storage::Dict, Storage::SharedDict] {
             assert_eq!(names_with(&l, how), expected(), "{how:?}");
         }
@@ -923,12 +886,16 @@ mod tests {
     /// 3.11.7, 3.12.1, 3.13.5 and 3.13.5t headers; 3.14 from its header text).
     #[test]
     fn object_offsets_match_the_headers() {
-        let o = Objects::v3_11();
+        let o = Layout::for_version(0x030B_07F0, |_| unreachable!())
+            .unwrap()
+            .objects;
         assert_eq!(
             (o.interp_modules, o.ht_cached_keys, o.tp_flags),
             (888, 872, 168)
         );
-        let o = Objects::v3_12();
+        let o = Layout::for_version(0x030C_01F0, |_| unreachable!())
+            .unwrap()
+            .objects;
         assert_eq!(
             (o.interp_modules, o.ht_cached_keys, o.tp_flags),
             (944, 880, 168)

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::binary::{self, Interpreter};
-use crate::layout::{CurrentFrame, GilPlace, Layout, DEBUG_OFFSETS_LEN};
+use crate::layout::{
+    CurrentFrame, GilPlace, Layout, CHUNK_HEADER, CHUNK_PREVIOUS, CHUNK_SIZE, OWNED_BY_GENERATOR,
+};
 use crate::linetable::line_for;
 use crate::objects;
 use crate::process::{u32_at, u64_at, Process};
@@ -16,10 +18,6 @@ use crate::RemoteError;
 const MAX_FRAMES: usize = 65_536;
 const MAX_THREADS: usize = 16_384;
 const MAX_STRING: u64 = 4096;
-/// `_PyInterpreterFrame.owner` of a generator's or coroutine's frame (`FRAME_OWNED_BY_GENERATOR`).
-const OWNED_BY_GENERATOR: u8 = 1;
-/// `_PyStackChunk` is `{previous, size, top, data[]}`.
-const CHUNK_HEADER: usize = 24;
 const MAX_CHUNKS: usize = 8;
 /// Bigger chunks (very deep recursion) are walked frame by frame instead of copied.
 const MAX_CHUNK_BYTES: u64 = 4 << 20;
@@ -184,47 +182,11 @@ impl Spy {
         let process = Process::open(pid)?;
         let maps = process.maps()?;
         let interpreter = binary::find(&process, &maps)?;
-        let minor = interpreter.minor();
-        let layout = match minor {
-            11 => Layout::v3_11(),
-            12 => Layout::v3_12(),
-            13.. => {
-                let raw = process.read_vec(interpreter.runtime, DEBUG_OFFSETS_LEN)?;
-                Layout::from_debug_offsets(&raw, minor)?
-            }
-            _ => return Err(RemoteError::Unsupported(interpreter.version_string())),
-        };
-        let frame_len = [layout.frame_code, layout.frame_previous, layout.frame_instr]
-            .into_iter()
-            .max()
-            .unwrap() as usize
-            + 8;
-        let frame_len = frame_len
-            .max(layout.frame_owner as usize + 1)
-            .max(layout.frame_is_entry.map_or(0, |o| o as usize + 1))
-            .max(layout.frame_tlbc_index.map_or(0, |o| o as usize + 4));
-        let code_len = [
-            layout.code_filename,
-            layout.code_name,
-            layout.code_qualname,
-            layout.code_linetable,
-            layout.code_firstlineno,
-            layout.ob_type,
-            layout.code_tlbc.unwrap_or(0),
-        ]
-        .into_iter()
-        .max()
-        .unwrap() as usize
-            + 8;
-        let thread_len = match layout.current_frame {
-            CurrentFrame::ViaCFrame { cframe, .. } => cframe,
-            CurrentFrame::Direct(off) => off,
-        }
-        .max(layout.ts_next)
-        .max(layout.ts_native_thread_id)
-        .max(layout.ts_thread_id)
-        .max(layout.ts_datastack_chunk) as usize
-            + 8;
+        let layout = Layout::for_version(interpreter.version_hex, |len| {
+            process.read_vec(interpreter.runtime, len)
+        })?;
+        let (frame_len, code_len, thread_len) =
+            (layout.frame_len(), layout.code_len(), layout.thread_len());
         Ok(Spy {
             process,
             interpreter,
@@ -382,7 +344,11 @@ impl Spy {
             (_, None) => 0,
         };
         let chunks = self.chunks(u64_at(&ts, l.ts_datastack_chunk as usize));
-        let frames = self.walk(frame, &chunks)?;
+        let base = l
+            .ts_base_frame
+            .map(|off| u64_at(&ts, off as usize))
+            .filter(|&b| b != 0);
+        let frames = self.walk(frame, &chunks, base)?;
         // That struct is gone once its C call returns: a stack read through a stale one is
         // refused, not reported.
         if let Some(at) = slot {
@@ -403,7 +369,7 @@ impl Spy {
             let Ok(head) = self.process.read_vec(chunk, CHUNK_HEADER) else {
                 break;
             };
-            let size = u64_at(&head, 8);
+            let size = u64_at(&head, CHUNK_SIZE);
             if !(CHUNK_HEADER as u64..=MAX_CHUNK_BYTES).contains(&size) {
                 break;
             }
@@ -411,12 +377,18 @@ impl Spy {
                 break;
             };
             out.push((chunk, data));
-            chunk = u64_at(&head, 0);
+            chunk = u64_at(&head, CHUNK_PREVIOUS);
         }
         Chunks(out)
     }
 
-    fn walk(&mut self, mut frame: u64, chunks: &Chunks) -> Result<Vec<RemoteFrame>, RemoteError> {
+    /// The frames from `frame` outwards. `base_frame` (3.15+) is where a whole chain must end.
+    fn walk(
+        &mut self,
+        mut frame: u64,
+        chunks: &Chunks,
+        base_frame: Option<u64>,
+    ) -> Result<Vec<RemoteFrame>, RemoteError> {
         let l = &self.layout;
         let (code_off, prev_off, instr_off, owner_off) = (
             l.frame_code as usize,
@@ -424,7 +396,7 @@ impl Spy {
             l.frame_instr as usize,
             l.frame_owner as usize,
         );
-        let (cstack, adaptive, is_entry) = (l.owner_cstack, l.code_adaptive, l.frame_is_entry);
+        let (boundary, adaptive, is_entry) = (l.owner_boundary, l.code_adaptive, l.frame_is_entry);
         let tlbc = l.frame_tlbc_index.zip(l.code_tlbc);
         // First the chain of frames (code, instruction, per-thread bytecode index), then all code
         // objects in one read.
@@ -450,15 +422,16 @@ impl Spy {
             let address = frame;
             frame = u64_at(bytes, prev_off);
             if frame == 0 {
-                // The outermost frame: an entry frame when the chain was read whole. A frame
-                // popped or a generator suspended while it was being read ends it early.
-                // On 3.11 a generator frame is an entry frame too when C code resumed it (sum,
-                // list, join...); found last, it was suspended mid-read, as it cannot start a
-                // thread's stack.
-                let entry = match (cstack, is_entry) {
-                    (Some(c), _) => owner == c,
-                    (None, Some(e)) => bytes[e as usize] != 0 && owner != OWNED_BY_GENERATOR,
-                    (None, None) => true,
+                // The outermost frame: the thread's base frame (3.15+) or an entry frame when
+                // the chain was read whole. A frame popped or a generator suspended while it
+                // was being read ends it early. On 3.11 a generator frame is an entry frame
+                // too when C code resumed it (sum, list, join...); found last, it was
+                // suspended mid-read, as it cannot start a thread's stack.
+                let entry = match (base_frame, boundary, is_entry) {
+                    (Some(base), _, _) => address == base,
+                    (None, Some(b), _) => owner >= b,
+                    (None, None, Some(e)) => bytes[e as usize] != 0 && owner != OWNED_BY_GENERATOR,
+                    (None, None, None) => true,
                 };
                 if !entry {
                     return Err(RemoteError::Torn(
@@ -466,7 +439,7 @@ impl Spy {
                     ));
                 }
             }
-            if cstack == Some(owner) || code == 0 {
+            if boundary.is_some_and(|b| owner >= b) || code == 0 {
                 continue;
             }
             raw.push((code, instr, tlbc_index, address));
