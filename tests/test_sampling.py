@@ -230,24 +230,41 @@ def test_top_in_tmux(target, tmp_path):
 
 
 PYENV = pathlib.Path(os.path.expanduser("~/.pyenv/versions"))
+DEBIAN_ROOT = pathlib.Path("/opt/debian-sid")  # scripts/setup.sh's root holding Debian's 3.14 and 3.15
 
 
 def _other(version):
-    found = sorted(PYENV.glob(f"{version}*/bin/python{version}")) if PYENV.exists() else []
-    return str(found[0]) if found else None
+    """A command running CPython `version` here, or None: pyenv's, a build under /opt, or Debian's
+    inside the Debian root, started with chroot like a container's process (dziura then finds its
+    interpreter through /proc/PID/root)."""
+    bare = version.rstrip("t")
+    found = sorted(PYENV.glob(f"{version}*/bin/python{version}")) if PYENV.exists() and version == bare else []
+    if found:
+        return [str(found[0])]
+    built = pathlib.Path(f"/opt/cpython-{version}/bin/python{version}")
+    if built.exists():
+        return [str(built)]
+    if (DEBIAN_ROOT / f"usr/bin/python{version}").exists() and os.geteuid() == 0:
+        return ["chroot", str(DEBIAN_ROOT), f"/usr/bin/python{version}"]
+    return None
 
 
-@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
-def test_dump_other_interpreters(version):
-    exe = _other(version)
-    if exe is None:
-        pytest.skip(f"no CPython {version} under {PYENV} on this machine (3.12 is covered by layout unit tests)")
-    p = subprocess.Popen([exe, TARGET, "deep", "4", "30"], stdout=subprocess.PIPE, text=True)
+@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13", "3.13t", "3.14", "3.15"])
+def test_dump_other_interpreters(version, tmp_path):
+    """This interpreter's dziura reads every other supported version (the shared /tmp holds the
+    target, so a chrooted interpreter sees it at the same path)."""
+    cmd = _other(version)
+    if cmd is None:
+        pytest.skip(f"no CPython {version} on this machine (pyenv, /opt/cpython-{version}, {DEBIAN_ROOT})")
+    script = tmp_path / "target.py"
+    script.write_text(pathlib.Path(TARGET).read_text())
+    p = subprocess.Popen([*cmd, str(script), "deep", "4", "30"], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "ready"
         r = dz("dump", "--pid", p.pid)
         assert r.returncode == 0, r.stderr
-        assert f"Python v{version}." in r.stdout and "Worker.spin (" in r.stdout
+        assert f"Python v{version.rstrip('t')}." in r.stdout and "Worker.spin (" in r.stdout
+        assert r.stdout.count("deep (") == 4, r.stdout
     finally:
         p.kill()
         p.wait()
@@ -262,7 +279,7 @@ def test_unsupported_version_is_named():
         assert p.stdout.readline().strip() == "ready"
         r = dz("dump", "--pid", p.pid)
         assert r.returncode == 1
-        assert r.stderr.strip() == "dziura: error: unsupported Python version 3.10: dziura reads CPython 3.11 and newer"
+        assert r.stderr.strip() == "dziura: error: unsupported Python version 3.10: dziura reads CPython 3.11 to 3.15"
     finally:
         p.kill()
         p.wait()
