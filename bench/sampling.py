@@ -459,6 +459,28 @@ def _best_peer(r: Runner, runs: dict, value, low: bool) -> str | None:
     return (min if low else max)(got, key=got.get)
 
 
+def _wake_floor() -> Path | None:
+    """crates/dziura-sampler/examples/wake_floor (the sampler's clock, reading nothing), built
+    once with cargo into target/bench-floor; None without cargo."""
+    root = SCRIPT.parent.parent
+    target = root / "target" / "bench-floor" / "cargo"
+    exe = target / "release" / "examples" / "wake_floor"
+    try:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "dziura-sampler", "--example", "wake_floor"],
+                       cwd=root, check=True, env={**os.environ, "CARGO_TARGET_DIR": str(target)})
+    except (OSError, subprocess.CalledProcessError) as e:
+        log(f"no wake floor: cargo could not build it ({e})")
+        return None
+    return exe
+
+
+def _floor_cost(exe: Path, rate: int, duration: int) -> float | None:
+    """CPU s/s of waking ``rate`` times a second for ``duration`` s with nothing read."""
+    out = subprocess.run([str(exe), str(rate), str(duration)], capture_output=True, text=True, timeout=duration + 30)
+    m = re.search(r"([\d.]+) CPU s/s", out.stdout)
+    return float(m.group(1)) if m else None
+
+
 def section_cost(r: Runner, rates: list[int], duration: int, goals: list[str]) -> str:
     r.section = "cost"
     log(f"cost: {len(r.samplers)} sampler(s) x {len(rates)} rates x {duration} s on a 20-frame busy target")
@@ -482,6 +504,9 @@ def section_cost(r: Runner, rates: list[int], duration: int, goals: list[str]) -
     if target.proc.returncode not in (0, -signal.SIGKILL):
         r.problems.append(f"cost: the target exited by itself (status {target.proc.returncode})")
 
+    floor_exe = _wake_floor()
+    floors = {rate: _floor_cost(floor_exe, rate, duration) for rate in rates} if floor_exe else {}
+
     def ratio(rate: int, s: str, base: str) -> str:
         a, b = runs.get((rate, s)), runs.get((rate, base))
         if not a or not b or a.steady is None or not b.steady:
@@ -496,17 +521,30 @@ def section_cost(r: Runner, rates: list[int], duration: int, goals: list[str]) -
             per_sample = (run.steady / run.rate * 1e6) if run.steady is not None and run.rate else None
             rows.append([f"{rate}", SAMPLERS[s], _f(run.steady, ".4f"), _f(whole, ".4f"), _f(run.rate, ".0f"),
                          _f(per_sample, ".1f"), *(ratio(rate, s, p) for p in peers)])
+        floor = floors.get(rate)
+        if floor is not None:
+            cells = []
+            for p in peers:
+                b = runs.get((rate, p))
+                cells.append(f"{floor / b.steady:.2f}" if b and b.steady else "n/a")
+            rows.append([f"{rate}", "floor: waking only", f"{floor:.4f}", "", "", "", *cells])
     best = _best_peer(r, {s: runs.get((1000, s)) for s in peers}, lambda run: run.steady, low=True)
     if 1000 in rates and best:
         val = ratio(1000, "dziura", best)
         met = "met" if val != "n/a" and float(val) <= 0.5 else "NOT met"
+        floor = floors.get(1000)
+        b = runs.get((1000, best))
+        floor_txt = (f"; the floor (waking 1000 times a second, reading nothing) is already "
+                     f"{floor / b.steady:.2f} of it" if floor is not None and b and b.steady else "")
         goals.append(f"sampler CPU at 1 kHz, dziura / the cheapest peer ({SAMPLERS[best]}): {val} "
-                     f"(goal ≤ 0.5: {met}); "
+                     f"(goal ≤ 0.5: {met}{floor_txt}); "
                      + "; ".join(f"dziura / {SAMPLERS[p]}: {ratio(1000, 'dziura', p)}" for p in peers if p != best))
     title = (f"**1. Sampler cost**: CPU seconds per second of sampling, attached to one busy thread with a "
              f"20-frame stack, {duration} s per run. *steady* = on-CPU time of the sampler's threads from 1 s "
              f"after launch to 0.5 s before the end; *whole run* = user+sys of the process over its wall time "
-             f"(start-up and writing included). Ratios compare steady costs.")
+             f"(start-up and writing included). Ratios compare steady costs. *floor*: the sampler's own clock "
+             f"waking at that rate and reading nothing (`crates/dziura-sampler/examples/wake_floor.rs`), the "
+             f"least any sampler that wakes per sample can cost on this machine.")
     header = ["rate (Hz)", "sampler", "steady CPU (s/s)", "whole run CPU (s/s)", "samples/s",
               "CPU µs/sample", *(f"÷ {SAMPLERS[p]}" for p in peers)]
     return title + "\n\n" + _table(header, rows, left=2)

@@ -342,7 +342,7 @@ pub struct Samples {
     pub stacks: Vec<Stack>,
     #[serde(skip)]
     /// Stacks by a hash of (thread, frames): a lookup per sample allocates nothing.
-    stack_index: HashMap<u64, Vec<u32>>,
+    stack_index: rustc_hash::FxHashMap<u64, Vec<u32>>,
     pub timeline: Vec<TimedSample>,
 }
 
@@ -370,7 +370,8 @@ impl TryFrom<RawSamples> for Samples {
                 ));
             }
         }
-        let mut stack_index: HashMap<u64, Vec<u32>> = HashMap::with_capacity(raw.stacks.len());
+        let mut stack_index: rustc_hash::FxHashMap<u64, Vec<u32>> = Default::default();
+        stack_index.reserve(raw.stacks.len());
         for (i, st) in raw.stacks.iter().enumerate() {
             if st.frames.iter().any(|&f| f as usize >= raw.frames.len()) {
                 return Err("samples: a stack points past the frames".into());

@@ -1,12 +1,15 @@
 //! Reading the Python stacks of every thread of one process, from outside.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::binary::{self, Interpreter};
 use crate::layout::{
-    CurrentFrame, GilPlace, Layout, CHUNK_HEADER, CHUNK_PREVIOUS, CHUNK_SIZE, OWNED_BY_GENERATOR,
+    CurrentFrame, GilPlace, Layout, CHUNK_HEADER, CHUNK_PREVIOUS, CHUNK_SIZE, CHUNK_TOP,
+    OWNED_BY_GENERATOR,
 };
 use crate::linetable::line_for;
 use crate::objects;
@@ -18,16 +21,23 @@ use crate::RemoteError;
 const MAX_FRAMES: usize = 65_536;
 const MAX_THREADS: usize = 16_384;
 const MAX_STRING: u64 = 4096;
+/// Entries of the line cache before it is emptied.
+const MAX_LINES: usize = 1 << 16;
 const MAX_CHUNKS: usize = 8;
 /// Bigger chunks (very deep recursion) are walked frame by frame instead of copied.
 const MAX_CHUNK_BYTES: u64 = 4 << 20;
 
-/// Copies of frame-stack chunks: (address, bytes).
-struct Chunks(Vec<(u64, Vec<u8>)>);
+/// Copies of a thread's frame-stack chunks, newest first: (address, bytes from the chunk's start
+/// to the end of its last frame). Older chunks are copied only when the walk reaches them.
+struct Chunks {
+    copies: Vec<(u64, Vec<u8>)>,
+    /// The next older chunk not copied yet (0: none).
+    older: u64,
+}
 
 impl Chunks {
     fn get(&self, addr: u64, len: usize) -> Option<&[u8]> {
-        self.0.iter().find_map(|(start, data)| {
+        self.copies.iter().find_map(|(start, data)| {
             let off = usize::try_from(addr.checked_sub(*start)?).ok()?;
             data.get(off..off.checked_add(len)?)
         })
@@ -162,8 +172,11 @@ pub struct Spy {
     pub interpreter: Interpreter,
     pub layout: Layout,
     /// Code objects by (address, header fields), so a reused address is never misnamed.
-    codes: HashMap<(u64, u64, u64, u64), Arc<CodeInfo>>,
-    strings: HashMap<u64, Arc<str>>,
+    codes: FxHashMap<(u64, u64, u64, u64), Arc<CodeInfo>>,
+    strings: FxHashMap<u64, Arc<str>>,
+    /// Lines by (code, instruction index); a code's `Arc` lives in `codes` for good, so its
+    /// address names it.
+    lines: FxHashMap<(usize, usize), u32>,
     stat_files: HashMap<u64, std::fs::File>,
     /// Stop the target's threads while reading each sample (`--blocking`).
     pub blocking: bool,
@@ -191,8 +204,9 @@ impl Spy {
             process,
             interpreter,
             layout,
-            codes: HashMap::new(),
-            strings: HashMap::new(),
+            codes: FxHashMap::default(),
+            strings: FxHashMap::default(),
+            lines: FxHashMap::default(),
             stat_files: HashMap::new(),
             blocking: false,
             code_type: None,
@@ -277,23 +291,25 @@ impl Spy {
     ) -> Result<Vec<ThreadStack>, RemoteError> {
         let l = self.layout.clone();
         let runtime = self.interpreter.runtime;
-        let interp = self.process.u64(runtime + l.interpreters_head)?;
-        if interp == 0 {
-            return Err(RemoteError::NotRunning);
-        }
-        let (holder, locked) = match l.gil {
-            Some(GilPlace::Runtime { holder, locked }) => (
-                self.process.u64(runtime + holder)?,
-                self.process.u32(runtime + locked)?,
-            ),
-            Some(GilPlace::Interpreter { holder, locked }) => (
-                self.process.u64(interp + holder)?,
-                self.process.u32(interp + locked)?,
-            ),
-            None => (0, 0),
+        // The GIL's two words and the thread list's head, each block in one read.
+        let (holder, locked, mut tstate) = match l.gil {
+            Some(GilPlace::Runtime { holder, locked }) => {
+                let w = self.words(runtime, &[l.interpreters_head, holder, locked])?;
+                let interp = nonzero_interp(w[0])?;
+                let head = self.process.u64(interp + l.interp_threads_head)?;
+                (w[1], w[2] as u32, head)
+            }
+            Some(GilPlace::Interpreter { holder, locked }) => {
+                let interp = nonzero_interp(self.process.u64(runtime + l.interpreters_head)?)?;
+                let w = self.words(interp, &[l.interp_threads_head, holder, locked])?;
+                (w[1], w[2] as u32, w[0])
+            }
+            None => {
+                let interp = nonzero_interp(self.process.u64(runtime + l.interpreters_head)?)?;
+                (0, 0, self.process.u64(interp + l.interp_threads_head)?)
+            }
         };
         let mut out = Vec::new();
-        let mut tstate = self.process.u64(interp + l.interp_threads_head)?;
         while tstate != 0 {
             if out.len() >= MAX_THREADS {
                 return Err(RemoteError::Torn("thread list does not end".into()));
@@ -323,6 +339,24 @@ impl Spy {
         Ok(out)
     }
 
+    /// The 8-byte words at `base + offset` for each offset: one read of the span they lie in
+    /// when it is small (the usual case: a few hundred bytes of one struct), else one read each.
+    fn words(&self, base: u64, offsets: &[u64]) -> Result<Vec<u64>, RemoteError> {
+        let lo = offsets.iter().copied().min().unwrap_or(0);
+        let hi = offsets.iter().copied().max().unwrap_or(0) + 8;
+        if hi - lo <= 4096 {
+            let span = self.process.read_vec(base + lo, (hi - lo) as usize)?;
+            return Ok(offsets
+                .iter()
+                .map(|&o| u64_at(&span, (o - lo) as usize))
+                .collect());
+        }
+        offsets
+            .iter()
+            .map(|&o| self.process.u64(base + o))
+            .collect()
+    }
+
     /// One thread's state and its stack, root last; `Torn` when it changed while being read.
     fn thread_stack(&mut self, tstate: u64) -> Result<(Vec<u8>, Vec<RemoteFrame>), RemoteError> {
         let l = &self.layout;
@@ -343,12 +377,12 @@ impl Spy {
             (_, Some(at)) => self.process.u64(at)?,
             (_, None) => 0,
         };
-        let chunks = self.chunks(u64_at(&ts, l.ts_datastack_chunk as usize));
+        let chunks = self.chunks(u64_at(&ts, l.ts_datastack_chunk as usize), frame);
         let base = l
             .ts_base_frame
             .map(|off| u64_at(&ts, off as usize))
             .filter(|&b| b != 0);
-        let frames = self.walk(frame, &chunks, base)?;
+        let frames = self.walk(frame, chunks, base)?;
         // That struct is gone once its C call returns: a stack read through a stale one is
         // refused, not reported.
         if let Some(at) = slot {
@@ -361,32 +395,74 @@ impl Spy {
         Ok((ts, frames))
     }
 
-    /// Copies of the thread's frame-stack chunks, newest first: most frames are read from here
-    /// instead of one system call each. Unreadable or implausible chunks are just left out.
-    fn chunks(&self, mut chunk: u64) -> Chunks {
-        let mut out = Vec::new();
-        while chunk != 0 && out.len() < MAX_CHUNKS {
-            let Ok(head) = self.process.read_vec(chunk, CHUNK_HEADER) else {
-                break;
-            };
-            let size = u64_at(&head, CHUNK_SIZE);
-            if !(CHUNK_HEADER as u64..=MAX_CHUNK_BYTES).contains(&size) {
-                break;
-            }
-            let Ok(data) = self.process.read_vec(chunk, size as usize) else {
-                break;
-            };
-            out.push((chunk, data));
-            chunk = u64_at(&head, CHUNK_PREVIOUS);
+    /// The thread's newest frame-stack chunk, copied in one read: from its start to the end of
+    /// the current frame when that frame is in it (the usual case: only the used part, and no
+    /// separate read of the header), else up to the chunk's `top`.
+    fn chunks(&self, chunk: u64, current: u64) -> Chunks {
+        let mut out = Chunks {
+            copies: Vec::with_capacity(1),
+            older: 0,
+        };
+        if chunk == 0 {
+            return out;
         }
-        Chunks(out)
+        let end = current.wrapping_add(self.frame_len as u64);
+        let in_chunk = current > chunk && end - chunk <= MAX_CHUNK_BYTES;
+        if in_chunk {
+            if let Ok(data) = self.process.read_vec(chunk, (end - chunk) as usize) {
+                let size = u64_at(&data, CHUNK_SIZE);
+                if (end - chunk..=MAX_CHUNK_BYTES).contains(&size) {
+                    out.older = u64_at(&data, CHUNK_PREVIOUS);
+                    out.copies.push((chunk, data));
+                    return out;
+                }
+            }
+        }
+        if let Some((data, previous)) = self.copy_chunk(chunk) {
+            out.copies.push((chunk, data));
+            out.older = previous;
+        }
+        out
+    }
+
+    /// A whole chunk's used part (from its start to its `top`) and the chunk before it; `None`
+    /// when it is unreadable or implausible.
+    fn copy_chunk(&self, chunk: u64) -> Option<(Vec<u8>, u64)> {
+        let head = self.process.read_vec(chunk, CHUNK_HEADER).ok()?;
+        let (size, top) = (u64_at(&head, CHUNK_SIZE), u64_at(&head, CHUNK_TOP));
+        let used = top.checked_sub(chunk)?;
+        if !(CHUNK_HEADER as u64..=MAX_CHUNK_BYTES).contains(&size) || used > size {
+            return None;
+        }
+        let data = self
+            .process
+            .read_vec(chunk, used.max(CHUNK_HEADER as u64) as usize)
+            .ok()?;
+        Some((data, u64_at(&head, CHUNK_PREVIOUS)))
+    }
+
+    /// Copies the next older chunk, if there is one to copy; whether one was.
+    fn copy_older(&self, chunks: &mut Chunks) -> bool {
+        if chunks.older == 0 || chunks.copies.len() >= MAX_CHUNKS {
+            return false;
+        }
+        let at = chunks.older;
+        chunks.older = 0;
+        match self.copy_chunk(at) {
+            Some((data, previous)) => {
+                chunks.copies.push((at, data));
+                chunks.older = previous;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The frames from `frame` outwards. `base_frame` (3.15+) is where a whole chain must end.
     fn walk(
         &mut self,
         mut frame: u64,
-        chunks: &Chunks,
+        mut chunks: Chunks,
         base_frame: Option<u64>,
     ) -> Result<Vec<RemoteFrame>, RemoteError> {
         let l = &self.layout;
@@ -408,6 +484,9 @@ impl Spy {
             if seen > MAX_FRAMES {
                 return Err(RemoteError::Torn("frame chain does not end".into()));
             }
+            // A frame outside the copies is in an older chunk (copied now), a generator or a
+            // coroutine (read alone).
+            while chunks.get(frame, self.frame_len).is_none() && self.copy_older(&mut chunks) {}
             let bytes = match chunks.get(frame, self.frame_len) {
                 Some(b) => b,
                 None => {
@@ -444,25 +523,29 @@ impl Spy {
             }
             raw.push((code, instr, tlbc_index, address));
         }
+        // Each distinct code object once: (address, its header, what it is), sorted by address.
         let mut distinct: Vec<u64> = raw.iter().map(|r| r.0).collect();
         distinct.sort_unstable();
         distinct.dedup();
         let regions: Vec<(u64, usize)> = distinct.iter().map(|&a| (a, self.code_len)).collect();
         let heads = self.process.read_batch(&regions)?;
-        let mut infos: HashMap<u64, Option<Arc<CodeInfo>>> = HashMap::with_capacity(distinct.len());
-        for (addr, head) in distinct.iter().zip(&heads) {
-            infos.insert(*addr, self.code(*addr, head)?);
+        let mut known = Vec::with_capacity(distinct.len());
+        for (addr, head) in distinct.into_iter().zip(heads) {
+            let info = self.code(addr, &head)?;
+            known.push((addr, head, info));
         }
         let mut frames = Vec::with_capacity(raw.len());
-        let heads_by_addr: HashMap<u64, &Vec<u8>> = distinct.iter().copied().zip(&heads).collect();
         for (code, instr, tlbc_index, address) in raw {
-            let Some(Some(info)) = infos.get(&code) else {
+            let Ok(k) = known.binary_search_by_key(&code, |(a, _, _)| *a) else {
+                continue;
+            };
+            let (_, head, Some(info)) = &known[k] else {
                 continue;
             };
             let mut start = code + adaptive;
             // Free-threaded 3.14 may run a per-thread copy of the bytecode: `co_tlbc` points at
             // `{size, entries[size]}` and the frame says which entry.
-            if let (Some((_, co_tlbc)), Some(head)) = (tlbc, heads_by_addr.get(&code)) {
+            if let Some((_, co_tlbc)) = tlbc {
                 let array = u64_at(head, co_tlbc as usize);
                 if tlbc_index > 0 && array != 0 {
                     if let Ok(size) = self.process.u64(array) {
@@ -481,7 +564,19 @@ impl Spy {
             } else {
                 0
             };
-            let line = line_for(&info.linetable, info.firstlineno, index).unwrap_or(0);
+            // Most samples find the same few instructions: their lines are decoded once.
+            let at = (Arc::as_ptr(info) as usize, index);
+            let line = match self.lines.get(&at) {
+                Some(&line) => line,
+                None => {
+                    if self.lines.len() >= MAX_LINES {
+                        self.lines.clear();
+                    }
+                    let line = line_for(&info.linetable, info.firstlineno, index).unwrap_or(0);
+                    self.lines.insert(at, line);
+                    line
+                }
+            };
             frames.push(RemoteFrame {
                 code: info.clone(),
                 line,
@@ -648,6 +743,15 @@ impl Spy {
             )));
         }
         self.process.read_vec(addr + l.bytes_data, len as usize)
+    }
+}
+
+/// The interpreter's address, or `NotRunning` when there is none (start-up, shutdown).
+fn nonzero_interp(interp: u64) -> Result<u64, RemoteError> {
+    if interp == 0 {
+        Err(RemoteError::NotRunning)
+    } else {
+        Ok(interp)
     }
 }
 

@@ -76,7 +76,7 @@ pub struct Recorder {
     thread_index: HashMap<u64, (usize, Option<Arc<str>>)>,
     /// (code object info, line) → frame index: no strings are built for frames seen before.
     /// The `Arc`s the spy hands out stay alive in its cache, so the pointers are stable.
-    frame_ids: HashMap<(*const dziura_remote::spy::CodeInfo, u32), u32>,
+    frame_ids: rustc_hash::FxHashMap<(*const dziura_remote::spy::CodeInfo, u32), u32>,
     pid: i32,
     start: Instant,
     start_unix: f64,
@@ -92,7 +92,7 @@ impl Recorder {
             samples: Samples::new(interval),
             threads: Vec::new(),
             thread_index: HashMap::new(),
-            frame_ids: HashMap::new(),
+            frame_ids: Default::default(),
             pid,
             start: Instant::now(),
             start_unix,
@@ -262,6 +262,46 @@ impl Jitter {
     }
 }
 
+/// The sampling clock: waits until the next (jittered) sample is due. Shared by the sampler and
+/// `examples/wake_floor.rs`, which measures what waking this way costs with nothing read.
+pub struct Pacer {
+    mean: f64,
+    next: Instant,
+    jitter: Jitter,
+}
+
+impl Pacer {
+    pub fn new(rate: f64, seed: u64) -> Pacer {
+        // Linux lets a sleep overrun by the thread's timer slack (50 µs by default): at 10 kHz
+        // that is half the interval. Ask for 1 ns; failure only costs accuracy at high rates.
+        #[cfg(target_os = "linux")]
+        // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects only this thread.
+        unsafe {
+            libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+        }
+        Pacer {
+            mean: 1.0 / rate.max(0.01),
+            next: Instant::now(),
+            jitter: Jitter(0x9e37_79b9_7f4a_7c15 ^ seed << 17),
+        }
+    }
+
+    /// Sleeps until the next sample is due; whether it was already late by more than one
+    /// interval (then the schedule restarts from now instead of firing a burst to catch up).
+    pub fn wait(&mut self) -> bool {
+        let now = Instant::now();
+        let mut late = false;
+        if self.next > now {
+            std::thread::sleep(self.next - now);
+        } else if now - self.next > Duration::from_secs_f64(self.mean) {
+            late = true;
+            self.next = now;
+        }
+        self.next += Duration::from_secs_f64(self.jitter.next(self.mean));
+        late
+    }
+}
+
 /// Samples `spy` until the duration passes, the target exits or `should_stop` says so.
 /// `on_tick` is called about once a second with progress (and may write partial output).
 pub fn run(
@@ -271,17 +311,8 @@ pub fn run(
     mut should_stop: impl FnMut() -> bool,
     mut on_tick: impl FnMut(&Progress, &Recorder),
 ) -> (Stopped, Progress) {
-    let mean = 1.0 / opts.rate.max(0.01);
-    // Linux lets a sleep overrun by the thread's timer slack (50 µs by default): at 10 kHz that
-    // is half the interval. Ask for 1 ns; failure only costs accuracy at very high rates.
-    #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects only this thread.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
-    }
-    let mut jitter = Jitter(0x9e37_79b9_7f4a_7c15 ^ (spy.pid() as u64) << 17);
+    let mut pacer = Pacer::new(opts.rate, spy.pid() as u64);
     let start = Instant::now();
-    let mut next = start;
     let mut last_tick = start;
     let mut last_alive = start;
     let mut progress = Progress::default();
@@ -298,14 +329,9 @@ pub fn run(
         if opts.duration.is_some_and(|d| start.elapsed() >= d) {
             break Stopped::Duration;
         }
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        } else if now - next > Duration::from_secs_f64(mean) {
+        if pacer.wait() {
             progress.late += 1;
-            next = now; // do not fire a burst to catch up
         }
-        next += Duration::from_secs_f64(jitter.next(mean));
         let at = Instant::now();
         match read_with_retry(spy) {
             Ok(threads) => {
