@@ -134,6 +134,16 @@ def test_record_launches_a_command_and_passes_its_exit_code(tmp_path):
     assert "Worker.spin" in out.read_text()
 
 
+def test_record_duration_ending_a_launched_command_is_a_success(tmp_path):
+    """`record -d N -- CMD` ends CMD when the N seconds are up: that is what was asked, so it exits
+    0 as py-spy does (a harness calling it with `check_output` must not fail)."""
+    out = tmp_path / "timed.collapsed"
+    r = subprocess.run([*DZIURA, "record", "-r", "200", "-d", "1", "-o", str(out), "--", sys.executable, TARGET,
+                        "deep", "2", "30"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "duration reached" in r.stderr and "Worker.spin" in out.read_text()
+
+
 def test_ctrl_c_and_target_exit_still_write(target, tmp_path):
     p = target("deep", 2, 30)
     out = tmp_path / "int.collapsed"
@@ -264,7 +274,7 @@ def test_dump_other_interpreters(version, tmp_path):
         r = dz("dump", "--pid", p.pid)
         assert r.returncode == 0, r.stderr
         assert f"Python v{version.rstrip('t')}." in r.stdout and "Worker.spin (" in r.stdout
-        assert r.stdout.count("deep (") == 4, r.stdout
+        assert r.stdout.count("deep (") == 5, r.stdout  # deep(4) .. deep(0)
     finally:
         p.kill()
         p.wait()
@@ -370,13 +380,24 @@ def test_dump_locals():
         assert p.stdout.readline().strip() == "ready"
         r = dz("dump", "--pid", p.pid, "--locals")
         assert r.returncode == 0, r.stderr
-        for line in ["n = 42", 'label = "job"', "ratio = 0.5", "flag = True", "nothing = None", "neg = -7",
-                     'text = "héllo ✓"', "big = <int of 4 digits>"]:
-            assert f"        {line}\n" in r.stdout, (line, r.stdout)
-        assert "obj = <object object at 0x" in r.stdout and "items = <list object at 0x" in r.stdout
+        args, local_vars = r.stdout.split("        Arguments:\n", 1)[1].split("        Locals:\n", 1)
+        for line in ["n: 42", 'label: "job"', "ratio: 0.5", "flag: True", "nothing: None", "neg: -7",
+                     "big: 1267650600228229401496703205376", "rest: ()", "options: {}"]:
+            assert f"            {line}\n" in args, (line, r.stdout)
+        assert "            obj: <object object at 0x" in args
+        # Containers by value, as py-spy shows them; bounded in length and depth.
+        for line in ['text: "héllo ✓"', "items: [-1234, 5678]", 'letters: ("a", "b", "c")', "one: (1,)",
+                     'mapping: {"a": False, "b": (1, 2, 3)}', "huge: <int of more than 120 bits>",
+                     "many: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, ...]"]:
+            assert f"            {line}\n" in local_vars, (line, r.stdout)
+        assert "nested: [[1, [2, <list object at 0x" in local_vars
         doc = json.loads(dz("dump", "--pid", p.pid, "--locals", "--json").stdout)
         work = doc[0]["frames"][0]
-        assert work["qualname"] == "work" and {"name": "n", "repr": "42"} in work["locals"]
+        assert work["qualname"] == "work"
+        assert {"name": "n", "repr": "42", "arg": True} in work["locals"]
+        assert {"name": "items", "repr": "[-1234, 5678]", "arg": False} in work["locals"]
+        assert [v["name"] for v in work["locals"] if v["arg"]] == [
+            "n", "label", "ratio", "flag", "nothing", "big", "neg", "obj", "rest", "options"]
     finally:
         p.kill()
         p.wait()

@@ -2,9 +2,9 @@
 //! timeline: each run of consecutive samples with the same function at the same depth becomes
 //! one complete ("X") event, so the viewer shows a flame chart per thread on one clock.
 //!
-//! A sample lasts until the next one of its thread; a thread not seen for more than two
-//! intervals is taken to have been off the stack, so its events close one interval after its
-//! last sample rather than spanning the gap. Timestamps are microseconds since the profile began.
+//! A sample lasts until the next one of its thread; a thread not sampled for longer than the
+//! clock's jitter allows (idle and not kept, or filtered out) is taken to have been off the
+//! stack, so its events close one interval after its last sample rather than spanning the gap. Timestamps are microseconds since the profile began.
 //!
 //! A tracing profile recorded with a timeline gives every call as one complete event, exact to
 //! the nanosecond; if the timeline's buffer filled, a global instant event says so at that time.
@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use dziura_model::{CallTimeline, Frame, FuncKey, Profile, Samples, ThreadProfile};
 use serde::{Deserialize, Serialize};
 
-use crate::{func_name, timelines, title, FormatError};
+use crate::{func_name, gap, timelines, title, FormatError};
 
 #[derive(Clone, Debug, Default)]
 pub struct ChromeOptions {
@@ -279,7 +279,7 @@ fn thread_runs<'a>(
             });
         }
         let next = timeline.get(i + 1).map(|n| n.0);
-        let gap = next.is_none_or(|n| interval > 0.0 && n - time > 2.0 * interval);
+        let gap = next.is_none_or(|n| gap(time, n, interval));
         if gap {
             for mut run in open.drain(..).rev() {
                 run.end = time + interval;

@@ -240,6 +240,14 @@ pub(crate) fn timelines(samples: &dziura_model::Samples) -> Vec<Vec<(f64, &[u32]
     out
 }
 
+/// The sampler's intervals are jittered up to 3 × the mean (see `dziura_sampler::Pacer`): a
+/// thread's consecutive samples further apart than this were not consecutive ticks, so the
+/// thread was left out in between (idle and not kept, or filtered out). Closer ones are the
+/// clock's jitter, never a gap.
+pub(crate) fn gap(a: f64, b: f64, interval: f64) -> bool {
+    interval > 0.0 && b - a > 3.5 * interval
+}
+
 /// `thread NAME (native id N)`: how every format names a thread.
 pub(crate) fn thread_label(thread: Option<&ThreadProfile>) -> String {
     match thread {

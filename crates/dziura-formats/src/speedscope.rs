@@ -4,8 +4,9 @@
 //!
 //! With a timeline the samples stay in time order and weigh the time to the next sample, so the
 //! "Time Order" view is a real timeline and threads share one clock (seconds since the profile
-//! started). A thread not seen for more than two intervals gets an empty (idle) sample for the
-//! gap rather than stretching its last stack over it. Without a timeline each distinct stack is
+//! started). A thread not sampled for longer than the clock's jitter allows (idle and not kept,
+//! or filtered out) gets an empty sample for the gap rather than stretching its last stack over
+//! it; jitter alone never makes one. Without a timeline each distinct stack is
 //! one sample weighing count × interval.
 
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 use dziura_model::{CallTimeline, Profile, Samples};
 use serde::{Deserialize, Serialize};
 
-use crate::{func_name, thread_label, timelines, title, FormatError};
+use crate::{func_name, gap, thread_label, timelines, title, FormatError};
 
 pub const SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
 
@@ -258,8 +259,9 @@ fn by_time(events: &[(f64, &[u32])], interval: f64, map: &FrameMap) -> Option<Sa
     p.start_value = first;
     for (i, &(time, frames)) in events.iter().enumerate() {
         let stack = map.stack(frames);
-        let to_next = events.get(i + 1).map_or(interval, |n| n.0 - time);
-        if interval > 0.0 && to_next > 2.0 * interval {
+        let next = events.get(i + 1).map(|n| n.0);
+        let to_next = next.map_or(interval, |n| n - time);
+        if next.is_some_and(|n| gap(time, n, interval)) {
             p.samples.push(stack);
             p.weights.push(interval);
             p.samples.push(Vec::new());
@@ -288,6 +290,41 @@ mod tests {
             .iter()
             .map(|&i| file.shared.frames[i].name.clone())
             .collect()
+    }
+
+    /// A thread sampled at every tick of a jittered clock (up to 3 × the interval apart) has no
+    /// empty samples; one left out of ticks for longer gets one for that gap.
+    #[test]
+    fn jitter_makes_no_gaps_but_missed_ticks_do() {
+        let mut p = testdata::sampled();
+        let s = p.samples.as_mut().unwrap();
+        let (a, b) = (s.stacks[0].frames.clone(), s.stacks[1].frames.clone());
+        s.timeline.clear();
+        // Ticks 0, 25, 55, 60, 90 ms at a 10 ms mean: thread 0 in all, thread 1 not in 55 and 60
+        // (25 -> 90 is 6.5 intervals).
+        for (i, ms) in [0.0, 25.0, 55.0, 60.0, 90.0].into_iter().enumerate() {
+            let st = s.add(0, &a, 1);
+            s.timeline.push(dziura_model::TimedSample {
+                time: ms / 1e3,
+                stack: st,
+            });
+            if i != 2 && i != 3 {
+                let st = s.add(1, &b, 1);
+                s.timeline.push(dziura_model::TimedSample {
+                    time: ms / 1e3,
+                    stack: st,
+                });
+            }
+        }
+        let bytes = write(&p, &SpeedscopeOptions::default()).unwrap();
+        let file: File = serde_json::from_slice(&bytes).unwrap();
+        let main = &file.profiles[0];
+        assert_eq!(main.samples.len(), 5);
+        assert!(main.samples.iter().all(|st| !st.is_empty()));
+        let worker = &file.profiles[1];
+        assert_eq!(worker.samples.iter().filter(|st| st.is_empty()).count(), 1);
+        assert_eq!(worker.samples.len(), 4);
+        assert!(close(worker.weights.iter().sum::<f64>(), 0.1));
     }
 
     #[test]

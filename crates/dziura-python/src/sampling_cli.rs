@@ -86,7 +86,7 @@ pub struct DumpArgs {
     #[arg(short, long)]
     json: bool,
     /// Also show each frame's arguments and local variables (str, int, float, bool and None
-    /// values; other objects by type)
+    /// values, and lists, tuples and dicts of them, bounded; other objects by type)
     #[arg(short, long)]
     locals: bool,
 }
@@ -126,7 +126,7 @@ pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
     };
     let pid = args.pid;
     // Per thread, per frame: the frame's variables (empty unless --locals).
-    let mut locals: Vec<Vec<Vec<(String, String)>>> = Vec::new();
+    let mut locals: Vec<Vec<Vec<dziura_remote::spy::Local>>> = Vec::new();
     for t in &threads {
         let mut per_frame = Vec::new();
         for f in &t.frames {
@@ -155,7 +155,7 @@ pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
                         "qualname": f.code.qualname,
                         "filename": f.code.filename,
                         "line": f.line,
-                        "locals": vars.iter().map(|(n, v)| serde_json::json!({"name": n, "repr": v})).collect::<Vec<_>>(),
+                        "locals": vars.iter().map(|v| serde_json::json!({"name": v.name, "repr": v.repr, "arg": v.arg})).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
                 })
             })
@@ -185,8 +185,15 @@ pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
                     "    {} ({}:{})\n",
                     f.code.qualname, f.code.filename, f.line
                 ));
-                for (name, value) in vars {
-                    s.push_str(&format!("        {name} = {value}\n"));
+                // As py-spy prints them: the arguments, then the other locals.
+                for (title, args) in [("Arguments", true), ("Locals", false)] {
+                    let mut some = vars.iter().filter(|v| v.arg == args).peekable();
+                    if some.peek().is_some() {
+                        s.push_str(&format!("        {title}:\n"));
+                    }
+                    for v in some {
+                        s.push_str(&format!("            {}: {}\n", v.name, v.repr));
+                    }
                 }
             }
         }
@@ -382,7 +389,16 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
             let _ = c.kill();
         }
         let status = c.wait().map_err(|e| Fail(1, e.to_string()))?;
-        return Ok(status.code().unwrap_or(1));
+        return Ok(match stopped {
+            // The command was ended because the recording was as long as asked: a success,
+            // as py-spy counts it (a harness calling `check_output` must not fail).
+            Stopped::Duration => 0,
+            Stopped::TargetExited => status.code().unwrap_or_else(|| {
+                use std::os::unix::process::ExitStatusExt;
+                128 + status.signal().unwrap_or(0)
+            }),
+            Stopped::Asked => status.code().unwrap_or(130),
+        });
     }
     Ok(if interrupted { 130 } else { 0 })
 }

@@ -68,6 +68,40 @@ pub struct RemoteFrame {
 /// Slots of `localsplus` that hold a plain local or argument (`CO_FAST_LOCAL`).
 const CO_FAST_LOCAL: u8 = 0x20;
 const MAX_LOCALS: u64 = 512;
+/// `co_flags`: the code takes `*args` / `**kwargs`.
+const CO_VARARGS: u64 = 0x4;
+const CO_VARKEYWORDS: u64 = 0x8;
+/// How much of a container a local's repr shows: items per container, nesting, characters of
+/// a string and of the whole repr (then `...`), like py-spy's bounded reprs.
+const MAX_ITEMS: usize = 16;
+const MAX_DEPTH: usize = 3;
+const MAX_STR_SHOWN: usize = 80;
+const MAX_REPR: usize = 240;
+
+/// One argument or local variable of a frame, for `dump --locals`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Local {
+    pub name: String,
+    pub repr: String,
+    /// An argument of the function (else a local variable).
+    pub arg: bool,
+}
+
+/// A repr being built, cut at [`MAX_REPR`] characters.
+#[derive(Default)]
+struct Repr {
+    text: String,
+}
+
+impl Repr {
+    fn full(&self) -> bool {
+        self.text.len() >= MAX_REPR
+    }
+
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+}
 
 /// One thread's stack at the moment it was read.
 #[derive(Clone, Debug)]
@@ -587,9 +621,10 @@ impl Spy {
         Ok(frames)
     }
 
-    /// A frame's arguments and local variables, as (name, short repr): `str`, `int`, `float`,
-    /// `bool` and `None` values are shown, other objects by type and address.
-    pub fn locals(&mut self, frame: &RemoteFrame) -> Result<Vec<(String, String)>, RemoteError> {
+    /// A frame's arguments and local variables, in the code's order: `str`, `int`, `float`,
+    /// `bool`, `None`, and `list`, `tuple` and `dict` of them by value (bounded: see
+    /// [`MAX_ITEMS`]); other objects by type and address.
+    pub fn locals(&mut self, frame: &RemoteFrame) -> Result<Vec<Local>, RemoteError> {
         let l = self.layout.clone();
         let names = self
             .process
@@ -597,6 +632,17 @@ impl Spy {
         let kinds = self
             .process
             .u64(frame.code_address + l.code_localspluskinds)?;
+        // `co_flags` through `co_kwonlyargcount`: a few ints in one read.
+        let ints = self.process.read_vec(
+            frame.code_address + l.code_flags,
+            (l.code_kwonlyargcount.max(l.code_argcount) - l.code_flags + 4) as usize,
+        )?;
+        let int_at = |off: u64| u64::from(u32_at(&ints, (off - l.code_flags) as usize));
+        let flags = int_at(l.code_flags);
+        let args = int_at(l.code_argcount)
+            + int_at(l.code_kwonlyargcount)
+            + u64::from(flags & CO_VARARGS != 0)
+            + u64::from(flags & CO_VARKEYWORDS != 0);
         let kinds = self.bytes(kinds)?;
         let n = self
             .process
@@ -617,7 +663,13 @@ impl Spy {
                 continue; // not bound yet
             }
             let name = self.string(u64_at(&name_ptrs, 8 * i))?.to_string();
-            out.push((name, self.repr(value)));
+            let mut repr = Repr::default();
+            self.repr(value, 0, &mut repr);
+            out.push(Local {
+                name,
+                repr: repr.text,
+                arg: (i as u64) < args,
+            });
         }
         Ok(out)
     }
@@ -626,63 +678,103 @@ impl Spy {
         objects::type_name(&self.process, &self.layout, obj)
     }
 
-    fn repr(&mut self, obj: u64) -> String {
+    /// Appends `obj`'s repr to `out`, `depth` containers deep.
+    fn repr(&mut self, obj: u64, depth: usize, out: &mut Repr) {
         let Ok(t) = self.type_name(obj) else {
-            return format!("<unreadable object at {obj:#x}>");
+            out.push(&format!("<unreadable object at {obj:#x}>"));
+            return;
         };
-        let shown = match t.as_str() {
+        let l = self.layout.clone();
+        let scalar = match t.as_str() {
             "NoneType" => Some("None".to_string()),
             "str" => self.string(obj).ok().map(|s| {
-                let s: String = s.chars().take(80).collect();
+                let s: String = s.chars().take(MAX_STR_SHOWN).collect();
                 format!("{s:?}")
             }),
             "int" => self.int(obj),
-            "bool" => self.int(obj).map(|v| {
-                if v == "0" {
-                    "False".into()
-                } else {
-                    "True".into()
-                }
+            "bool" => self
+                .int(obj)
+                .map(|v| if v == "0" { "False" } else { "True" }.into()),
+            "float" => self.process.read_vec(obj + l.float_value, 8).ok().map(|b| {
+                let v = f64::from_le_bytes(b.try_into().unwrap());
+                format!("{v:?}")
             }),
-            "float" => self
-                .process
-                .read_vec(obj + self.layout.float_value, 8)
-                .ok()
-                .map(|b| {
-                    let v = f64::from_le_bytes(b.try_into().unwrap());
-                    format!("{v:?}")
-                }),
             _ => None,
         };
-        shown.unwrap_or_else(|| format!("<{t} object at {obj:#x}>"))
+        if let Some(text) = scalar {
+            out.push(&text);
+            return;
+        }
+        // (open, close, the items to show (key, value, key, ... for a dict), how many there are)
+        let items: Option<(&str, &str, Vec<u64>, usize)> =
+            match t.as_str() {
+                "tuple" | "list" if depth < MAX_DEPTH => {
+                    let (size_at, open, close) = if t == "tuple" {
+                        (l.tuple_size, "(", ")")
+                    } else {
+                        (l.list_size, "[", "]")
+                    };
+                    let items_at = if t == "tuple" {
+                        Ok(obj + l.tuple_items)
+                    } else {
+                        self.process.u64(obj + l.list_items)
+                    };
+                    match (self.process.u64(obj + size_at), items_at) {
+                        (Ok(len), Ok(at)) if len < 1 << 28 => {
+                            let shown = (len as usize).min(MAX_ITEMS);
+                            self.process.read_vec(at, 8 * shown).ok().map(|raw| {
+                                let v = (0..shown).map(|i| u64_at(&raw, 8 * i)).collect();
+                                (open, close, v, len as usize)
+                            })
+                        }
+                        _ => None,
+                    }
+                }
+                "dict" if depth < MAX_DEPTH => objects::dict_items(&self.process, &l, obj)
+                    .ok()
+                    .map(|pairs| {
+                        let len = pairs.len();
+                        let v = pairs
+                            .into_iter()
+                            .take(MAX_ITEMS)
+                            .flat_map(|(k, v)| [k, v])
+                            .collect();
+                        ("{", "}", v, len)
+                    }),
+                _ => None,
+            };
+        let Some((open, close, items, len)) = items else {
+            out.push(&format!("<{t} object at {obj:#x}>"));
+            return;
+        };
+        let is_dict = open == "{";
+        let per = if is_dict { 2 } else { 1 };
+        out.push(open);
+        let mut shown = 0;
+        for (i, &item) in items.iter().enumerate() {
+            if out.full() {
+                break;
+            }
+            if i > 0 {
+                out.push(if is_dict && i % 2 == 1 { ": " } else { ", " });
+            }
+            self.repr(item & !3, depth + 1, out);
+            shown += 1;
+        }
+        if shown < len * per {
+            out.push(", ...");
+        } else if t == "tuple" && len == 1 {
+            out.push(",");
+        }
+        out.push(close);
     }
 
-    /// An `int` of up to two 30-bit digits; bigger ones are described, not computed.
+    /// An `int` of up to four 30-bit digits (120 bits); bigger ones are described, not computed.
     fn int(&self, obj: u64) -> Option<String> {
-        let l = &self.layout;
-        let word = self.process.u64(obj + l.long_size).ok()?;
-        let (negative, digits) = if l.long_tagged {
-            (word & 3 == 2, (word >> 3) as usize)
-        } else {
-            let size = word as i64;
-            (size < 0, size.unsigned_abs() as usize)
-        };
-        if digits > 2 {
-            return Some(format!("<int of {digits} digits>"));
+        match objects::read_int(&self.process, &self.layout, obj).ok()? {
+            Some((negative, v)) => Some(format!("{}{v}", if negative { "-" } else { "" })),
+            None => Some("<int of more than 120 bits>".into()),
         }
-        let raw = self
-            .process
-            .read_vec(obj + l.long_digits, 4 * digits)
-            .ok()?;
-        let mut v: i128 = 0;
-        for k in (0..digits).rev() {
-            v = (v << 30) | (u32_at(&raw, 4 * k) as i128 & 0x3fff_ffff);
-        }
-        Some(if negative {
-            (-v).to_string()
-        } else {
-            v.to_string()
-        })
     }
 
     /// The code object at `addr`, or `None` when it is not one (3.13's `f_executable` may hold

@@ -144,6 +144,13 @@ pub fn layout(raw: &[u8], minor: u32) -> Result<Layout, RemoteError> {
         code_localspluskinds: w("code_object.localspluskinds")?,
         tuple_items: w("tuple_object.ob_item")?,
         tuple_size: w("tuple_object.ob_size")?,
+        list_items: w("list_object.ob_item")?,
+        list_size: w("list_object.ob_size")?,
+        // 3.12's order, unchanged since: `co_flags`, `co_argcount`, `co_posonlyargcount`,
+        // `co_kwonlyargcount` (ints); only `co_argcount` is in the block.
+        code_argcount: w("code_object.argcount")?,
+        code_kwonlyargcount: w("code_object.argcount")? + 8,
+        code_flags: w("code_object.argcount")?.saturating_sub(4),
         float_value: w("float_object.ob_fval")?,
         long_size: w("long_object.lv_tag")?,
         long_digits: w("long_object.ob_digit")?,

@@ -70,6 +70,15 @@ pub struct Layout {
     pub code_localspluskinds: u64,
     pub tuple_items: u64,
     pub tuple_size: u64,
+    /// `PyListObject.ob_item` (a pointer to the items) and `ob_size`.
+    pub list_items: u64,
+    pub list_size: u64,
+    /// `co_argcount`, `co_kwonlyargcount` and `co_flags` (all `int`): which of a frame's
+    /// variables are its arguments (the first `argcount + kwonlyargcount`, then `*args` and
+    /// `**kwargs` when `CO_VARARGS`/`CO_VARKEYWORDS` are set).
+    pub code_argcount: u64,
+    pub code_kwonlyargcount: u64,
+    pub code_flags: u64,
     pub float_value: u64,
     pub long_size: u64,
     pub long_digits: u64,

@@ -24,6 +24,12 @@ pub fn layout() -> Layout {
         code_localspluskinds: 104,
         tuple_items: 24,
         tuple_size: 16,
+        list_items: 24,
+        list_size: 16,
+        // `co_flags` 48, `co_warmup` and `_co_linearray_entry_size` (shorts), then the counts.
+        code_argcount: 56,
+        code_kwonlyargcount: 64,
+        code_flags: 48,
         float_value: 16,
         long_size: 16,
         long_digits: 24,

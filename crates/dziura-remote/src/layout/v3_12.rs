@@ -66,6 +66,12 @@ pub fn layout() -> Layout {
         code_localspluskinds: 104,
         tuple_items: 24,
         tuple_size: 16,
+        list_items: 24,
+        list_size: 16,
+        // `co_flags` 48, then `co_argcount`, `co_posonlyargcount`, `co_kwonlyargcount`.
+        code_argcount: 52,
+        code_kwonlyargcount: 60,
+        code_flags: 48,
         float_value: 16,
         long_size: 16,
         long_digits: 24,
