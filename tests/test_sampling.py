@@ -284,7 +284,7 @@ def test_unsupported_version_is_named():
     exe = _other("3.10")
     if exe is None:
         pytest.skip(f"no CPython 3.10 under {PYENV} on this machine")
-    p = subprocess.Popen([exe, "-c", "import time; print('ready', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([*exe, "-c", "import time; print('ready', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "ready"
         r = dz("dump", "--pid", p.pid)
