@@ -598,3 +598,44 @@ def test_target_inside_gc_or_import(mode, tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+# ---- Python processes started by a process that is not Python (a shell, a supervisor) -------
+
+
+def _collapsed_text(path):
+    return path.read_text() if path.exists() else ""
+
+
+def test_subprocesses_of_a_shell_launched_by_record(tmp_path):
+    """`record --subprocesses -- bash script.sh`: the script starts Python after a delay, in a
+    forked child; dziura samples it and ends both when the duration is reached."""
+    script = tmp_path / "entrypoint.sh"
+    script.write_text(f"sleep 0.5\n{sys.executable} {TARGET} deep 2 60\n")
+    out = tmp_path / "shell.collapsed"
+    r = subprocess.run([*DZIURA, "record", "--subprocesses", "-r", "200", "-d", "6", "-o", str(out), "--",
+                        "bash", str(script)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "is not a Python process: sampling the Python processes it starts" in r.stderr
+    text = _collapsed_text(out)
+    assert "Worker.spin" in text and "deep" in text, (r.stderr, text[:500])
+    left = subprocess.run(["pgrep", "-f", f"{TARGET} deep 2 60"], capture_output=True, text=True).stdout.split()
+    assert left == [], "the shell's Python child was left running"
+
+
+def test_subprocesses_of_a_running_shell_by_pid(tmp_path):
+    """`record --pid <bash> --subprocesses`: a Python child the shell starts after the recording
+    began is followed."""
+    shell = subprocess.Popen(["bash", "-c", f"sleep 1; {sys.executable} {TARGET} deep 3 60"])
+    out = tmp_path / "bypid.collapsed"
+    try:
+        r = subprocess.run([*DZIURA, "record", "--pid", str(shell.pid), "--subprocesses", "-r", "200", "-d", "6",
+                            "-o", str(out)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        text = _collapsed_text(out)
+        assert "Worker.spin" in text, (r.stderr, text[:500])
+    finally:
+        for pid in subprocess.run(["pgrep", "-P", str(shell.pid)], capture_output=True, text=True).stdout.split():
+            os.kill(int(pid), 9)
+        shell.kill()
+        shell.wait()

@@ -74,7 +74,8 @@ impl Sampler {
             .spawn(move || {
                 let mut rec = Recorder::new(pid, 1.0 / opts.rate);
                 dziura_sampler::run(
-                    &mut spy,
+                    pid,
+                    Some(&mut spy),
                     &opts,
                     &mut rec,
                     || flag.load(Ordering::Relaxed),

@@ -245,7 +245,17 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     } else {
         Duration::from_millis(200)
     };
-    let mut spy = match attach(pid, wait) {
+    // With --subprocesses the target may be any process (a shell entrypoint, a supervisor):
+    // then its Python descendants are sampled, as py-spy does.
+    let attached = if args.subprocesses {
+        match Spy::attach(pid).and_then(|mut s| s.threads().map(|_| s)) {
+            Err(RemoteError::NotPython(..)) => Ok(None),
+            _ => attach(pid, wait).map(Some),
+        }
+    } else {
+        attach(pid, wait).map(Some)
+    };
+    let mut spy = match attached {
         Ok(s) => s,
         Err(e) => {
             if let Some(c) = child.as_mut() {
@@ -255,7 +265,14 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
             return Err(e);
         }
     };
-    spy.blocking = args.blocking;
+    if spy.is_none() {
+        eprintln!(
+            "dziura: pid {pid} is not a Python process: sampling the Python processes it starts"
+        );
+    }
+    if let Some(s) = spy.as_mut() {
+        s.blocking = args.blocking;
+    }
     let output = args
         .output
         .clone()
@@ -274,9 +291,24 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         timeline: matches!(format, Format::Speedscope | Format::Chrome | Format::Dziura),
         subprocesses: args.subprocesses,
     };
+    let cmdline = match &spy {
+        Some(s) => s.process.cmdline(),
+        None => std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                b.split(|&c| c == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default(),
+    };
     let meta = Metadata {
-        python_version: spy.interpreter.version_string(),
-        command: spy.process.cmdline().split(' ').map(String::from).collect(),
+        python_version: spy
+            .as_ref()
+            .map(|s| s.interpreter.version_string())
+            .unwrap_or_default(),
+        command: cmdline.split(' ').map(String::from).collect(),
         host: hostname(),
         mode: "sampling".into(),
         ..Default::default()
@@ -333,7 +365,8 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     let mut recorder = Recorder::new(pid, 1.0 / args.rate);
     let mut periodic_error = None;
     let (stopped, progress) = dziura_sampler::run(
-        &mut spy,
+        pid,
+        spy.as_mut(),
         &opts,
         &mut recorder,
         || {
@@ -386,6 +419,11 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     );
     if let Some(mut c) = child {
         if stopped != Stopped::TargetExited {
+            // The command and what it started (a shell's Python children): all launched here.
+            for d in dziura_sampler::descendants(pid) {
+                // SAFETY: kill takes plain integers; a pid that is gone only gives ESRCH.
+                unsafe { libc::kill(d, libc::SIGKILL) };
+            }
             let _ = c.kill();
         }
         let status = c.wait().map_err(|e| Fail(1, e.to_string()))?;

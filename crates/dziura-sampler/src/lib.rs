@@ -304,22 +304,29 @@ impl Pacer {
 
 /// Samples `spy` until the duration passes, the target exits or `should_stop` says so.
 /// `on_tick` is called about once a second with progress (and may write partial output).
+///
+/// `root` is the target's reader, or `None` when the target (`pid`) is not Python (a shell, a
+/// supervisor): then only its Python descendants are sampled (`opts.subprocesses`), and the
+/// target itself too once it becomes one (`exec python`).
 pub fn run(
-    spy: &mut Spy,
+    pid: i32,
+    mut root: Option<&mut Spy>,
     opts: &Options,
     recorder: &mut Recorder,
     mut should_stop: impl FnMut() -> bool,
     mut on_tick: impl FnMut(&Progress, &Recorder),
 ) -> (Stopped, Progress) {
-    let mut pacer = Pacer::new(opts.rate, spy.pid() as u64);
+    let mut pacer = Pacer::new(opts.rate, pid as u64);
     let start = Instant::now();
     let mut last_tick = start;
     let mut last_alive = start;
     let mut progress = Progress::default();
     let mut names = HashMap::new();
-    let pid = spy.pid();
-    let mut children = Children::default();
-    if opts.subprocesses {
+    let mut children = Children {
+        include_root: root.is_none(),
+        ..Default::default()
+    };
+    if opts.subprocesses || root.is_none() {
         children.refresh(pid);
     }
     let stopped = loop {
@@ -333,20 +340,22 @@ pub fn run(
             progress.late += 1;
         }
         let at = Instant::now();
-        match read_with_retry(spy) {
-            Ok(threads) => {
+        match root.as_deref_mut().map(read_with_retry) {
+            Some(Ok(threads)) => {
                 progress.samples += 1;
                 for t in threads.iter().filter(|t| keep(t, opts, pid, &mut names)) {
                     recorder.add(pid, t, at);
                 }
             }
-            Err(e) if e.is_transient() => progress.errors += 1,
-            Err(_) => {
+            Some(Err(e)) if e.is_transient() => progress.errors += 1,
+            Some(Err(_)) => {
                 if !alive(pid) && children.spies.is_empty() {
                     break Stopped::TargetExited;
                 }
                 progress.errors += 1;
             }
+            // A target that is not Python: a sample is a tick that read its Python descendants.
+            None => progress.samples += u64::from(!children.spies.is_empty()),
         }
         for child in children.spies.iter_mut() {
             let cpid = child.pid();
@@ -359,7 +368,7 @@ pub fn run(
         // Checked ten times a second, not every sample: it costs a few system calls.
         if last_alive.elapsed() >= Duration::from_millis(100) {
             last_alive = Instant::now();
-            if opts.subprocesses {
+            if opts.subprocesses || root.is_none() {
                 children.refresh(pid);
             }
             if !alive(pid) && children.spies.is_empty() {
@@ -381,32 +390,60 @@ pub fn run(
 #[derive(Default)]
 struct Children {
     spies: Vec<Spy>,
-    /// Pids that are not Python, or that failed to attach too often.
-    ignored: HashMap<i32, u32>,
+    /// The root is not Python (yet): read it too when it becomes Python (`exec`).
+    include_root: bool,
+    /// Pids that are not Python, or that failed to attach too often, with the executable they
+    /// ran then: a process that `exec`s another program (a forked shell starting Python) is
+    /// looked at again.
+    ignored: HashMap<i32, (Option<std::path::PathBuf>, u32)>,
 }
 
 impl Children {
     fn refresh(&mut self, root: i32) {
         self.spies.retain(|s| alive(s.pid()));
-        for pid in descendants(root) {
-            if self.spies.iter().any(|s| s.pid() == pid)
-                || self.ignored.get(&pid).is_some_and(|n| *n >= 5)
-            {
+        let mut candidates = descendants(root);
+        if self.include_root {
+            candidates.insert(0, root);
+        }
+        for pid in candidates {
+            if self.spies.iter().any(|s| s.pid() == pid) {
                 continue;
             }
-            match Spy::attach(pid).and_then(|mut s| s.threads().map(|_| s)) {
-                Ok(s) => self.spies.push(s),
-                Err(RemoteError::NotPython(..) | RemoteError::Unsupported(_)) => {
-                    self.ignored.insert(pid, u32::MAX);
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+            match self.ignored.get(&pid) {
+                Some((was, n)) if *was == exe && *n >= 50 => continue,
+                Some((was, _)) if *was != exe => {
+                    self.ignored.remove(&pid);
                 }
-                Err(_) => *self.ignored.entry(pid).or_default() += 1,
+                _ => {}
+            }
+            match Spy::attach(pid).and_then(|mut s| s.threads().map(|_| s)) {
+                Ok(s) => {
+                    self.ignored.remove(&pid);
+                    self.spies.push(s);
+                }
+                Err(RemoteError::Unsupported(_)) => {
+                    self.ignored.insert(pid, (exe, u32::MAX));
+                }
+                // Not Python, or not yet: a process just exec'd may still be loading libpython,
+                // and one still starting has no interpreter yet. Given up after half a second
+                // and five seconds of tries (at 10 a second) respectively.
+                Err(e) => {
+                    let strike = if matches!(e, RemoteError::NotPython(..)) {
+                        10
+                    } else {
+                        1
+                    };
+                    let entry = self.ignored.entry(pid).or_insert((exe, 0));
+                    entry.1 = entry.1.saturating_add(strike);
+                }
             }
         }
     }
 }
 
 /// Every process whose parent chain leads to `root`.
-fn descendants(root: i32) -> Vec<i32> {
+pub fn descendants(root: i32) -> Vec<i32> {
     let mut parent: Vec<(i32, i32)> = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
