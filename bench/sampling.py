@@ -259,7 +259,8 @@ _DURATION_UNITS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 def _parse(run: Run) -> None:
     text = run.text
     if run.sampler == "dziura":
-        m = re.search(r"(\d+) samples, (\d+) stacks kept, (\d+) errors, (\d+) late, ([\d.]+) s from pid", text)
+        m = re.search(r"(\d+) samples, (\d+) stacks kept, (\d+) errors, (\d+) late, (?:[^,]*, )*?([\d.]+) s from pid",
+                      text)
         if m:
             run.samples, run.kept, run.errors, run.late = map(int, m.groups()[:4])
             run.seconds = float(m.group(5))

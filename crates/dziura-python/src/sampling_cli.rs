@@ -89,6 +89,10 @@ pub struct DumpArgs {
     /// values, and lists, tuples and dicts of them, bounded; other objects by type)
     #[arg(short, long)]
     locals: bool,
+    /// Stop the target's threads while the stacks are read (rarely needed: a stack that
+    /// changes under the read is read again)
+    #[arg(long)]
+    blocking: bool,
 }
 
 fn remote(e: RemoteError) -> Fail {
@@ -96,12 +100,32 @@ fn remote(e: RemoteError) -> Fail {
 }
 
 /// Attaches, waiting up to `wait` for a process that is still starting its interpreter.
+/// A stack that changed under one read (a recursive target changes within microseconds) is
+/// read again at once, up to this many times, before attaching gives up on it.
+const ATTACH_REREADS: u32 = 1000;
+
 fn attach(pid: i32, wait: Duration) -> Result<Spy, Fail> {
     let start = Instant::now();
+    let mut spy = None;
+    let mut rereads = 0;
     loop {
-        let r = Spy::attach(pid).and_then(|mut s| s.threads().map(|_| s));
+        let r = match spy.take() {
+            Some(s) => Ok(s),
+            None => Spy::attach(pid),
+        }
+        .and_then(|mut s| match s.threads() {
+            Ok(_) => Ok(s),
+            // The interpreter is there; only this read was torn: keep the reader, read again.
+            Err(e) if e.is_transient() && rereads < ATTACH_REREADS => {
+                rereads += 1;
+                spy = Some(s);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        });
         match r {
             Ok(s) => return Ok(s),
+            Err(_) if spy.is_some() => continue,
             Err(
                 e @ (RemoteError::NoSuchProcess(_)
                 | RemoteError::PermissionDenied(..)
@@ -115,12 +139,13 @@ fn attach(pid: i32, wait: Duration) -> Result<Spy, Fail> {
 
 pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
     let mut spy = attach(args.pid, Duration::from_millis(200))?;
+    spy.blocking = args.blocking;
     // A stack that changed while it was read is read again (a running target moves on within
     // microseconds); only a target that never holds still for one read fails.
     let mut tries = 0;
     let threads = loop {
         match spy.threads() {
-            Err(e) if e.is_transient() && tries < 100 => tries += 1,
+            Err(e) if e.is_transient() && tries < ATTACH_REREADS => tries += 1,
             other => break other.map_err(remote)?,
         }
     };
@@ -414,8 +439,14 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         output.display().to_string()
     };
     eprintln!(
-        "dziura: {why}; wrote {format} to {dest}: {} samples, {total} stacks kept, {} errors, {} late, {:.1} s from pid {pid}",
-        progress.samples, progress.errors, progress.late, progress.elapsed.as_secs_f64()
+        "dziura: {why}; wrote {format} to {dest}: {} samples, {total} stacks kept, {} errors, {} late, \
+         {} torn stacks read again, {} dropped, {:.1} s from pid {pid}",
+        progress.samples,
+        progress.errors,
+        progress.late,
+        progress.torn.reread,
+        progress.torn.dropped,
+        progress.elapsed.as_secs_f64()
     );
     if let Some(mut c) = child {
         if stopped != Stopped::TargetExited {

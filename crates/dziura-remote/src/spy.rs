@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::binary::{self, Interpreter};
 use crate::layout::{
-    CurrentFrame, GilPlace, Layout, CHUNK_HEADER, CHUNK_PREVIOUS, CHUNK_SIZE, CHUNK_TOP,
+    CurrentFrame, GilPlace, Layout, Site, CHUNK_HEADER, CHUNK_PREVIOUS, CHUNK_SIZE, CHUNK_TOP,
     OWNED_BY_GENERATOR,
 };
 use crate::linetable::line_for;
@@ -52,6 +52,8 @@ pub struct CodeInfo {
     pub filename: String,
     pub firstlineno: u32,
     linetable: Vec<u8>,
+    /// What each code unit's instruction is, for checking caller frames (decoded on first use).
+    sites: std::sync::OnceLock<Vec<Site>>,
 }
 
 /// One Python frame of a sampled stack.
@@ -101,6 +103,16 @@ impl Repr {
     fn push(&mut self, s: &str) {
         self.text.push_str(s);
     }
+}
+
+/// How often a thread's stack is read again when it changed under the read.
+const MAX_REREADS: u32 = 3;
+
+/// Torn stacks: read again, and given up after [`MAX_REREADS`] (never shown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TornCounts {
+    pub reread: u64,
+    pub dropped: u64,
 }
 
 /// One thread's stack at the moment it was read.
@@ -214,6 +226,12 @@ pub struct Spy {
     stat_files: HashMap<u64, std::fs::File>,
     /// Stop the target's threads while reading each sample (`--blocking`).
     pub blocking: bool,
+    /// A thread whose stack stays torn after [`MAX_REREADS`] reads is left out of the sample
+    /// (counted in `torn`) instead of failing the whole read (the sampler's choice; `dump`
+    /// wants every thread).
+    pub drop_torn: bool,
+    /// Stacks read again because they changed under the read, and stacks given up.
+    pub torn: TornCounts,
     code_type: Option<u64>,
     names: NameCache,
     /// Read Python thread names (on by default).
@@ -243,6 +261,8 @@ impl Spy {
             lines: FxHashMap::default(),
             stat_files: HashMap::new(),
             blocking: false,
+            drop_torn: false,
+            torn: TornCounts::default(),
             code_type: None,
             names: NameCache::default(),
             thread_names: true,
@@ -348,13 +368,26 @@ impl Spy {
             if out.len() >= MAX_THREADS {
                 return Err(RemoteError::Torn("thread list does not end".into()));
             }
-            // A thread caught mid-call or mid-return is read again, a few times at most.
+            // A thread caught mid-call or mid-return is read again, a few times at most; then
+            // its stack is dropped from this sample (`drop_torn`) or the read fails.
             let mut attempt = 0;
             let (ts, frames) = loop {
-                match self.thread_stack(tstate) {
-                    Err(RemoteError::Torn(_)) if attempt < 3 => attempt += 1,
-                    other => break other?,
+                let ts = self.process.read_vec(tstate, self.thread_len)?;
+                match self.thread_stack(tstate, &ts) {
+                    Err(RemoteError::Torn(_)) if attempt < MAX_REREADS => {
+                        attempt += 1;
+                        self.torn.reread += 1;
+                    }
+                    Err(RemoteError::Torn(_)) if self.drop_torn => {
+                        self.torn.dropped += 1;
+                        break (ts, None);
+                    }
+                    other => break (ts, Some(other?)),
                 }
+            };
+            let Some(frames) = frames else {
+                tstate = u64_at(&ts, l.ts_next as usize);
+                continue;
             };
             let native_id = u64_at(&ts, l.ts_native_thread_id as usize);
             out.push(ThreadStack {
@@ -391,42 +424,44 @@ impl Spy {
             .collect()
     }
 
-    /// One thread's state and its stack, root last; `Torn` when it changed while being read.
-    fn thread_stack(&mut self, tstate: u64) -> Result<(Vec<u8>, Vec<RemoteFrame>), RemoteError> {
+    /// One thread's stack from its state `ts`, innermost frame first; `Torn` when it changed
+    /// while being read.
+    fn thread_stack(&mut self, tstate: u64, ts: &[u8]) -> Result<Vec<RemoteFrame>, RemoteError> {
         let l = &self.layout;
-        let ts = self.process.read_vec(tstate, self.thread_len)?;
         // 3.11 and 3.12 keep the current frame in a C stack struct (`cframe`); where it is.
         let slot = match l.current_frame {
             CurrentFrame::ViaCFrame {
                 cframe,
                 current_frame,
-            } => match u64_at(&ts, cframe as usize) {
+            } => match u64_at(ts, cframe as usize) {
                 0 => None,
                 cf => Some(cf + current_frame),
             },
             CurrentFrame::Direct(_) => None,
         };
         let frame = match (l.current_frame, slot) {
-            (CurrentFrame::Direct(off), _) => u64_at(&ts, off as usize),
+            (CurrentFrame::Direct(off), _) => u64_at(ts, off as usize),
             (_, Some(at)) => self.process.u64(at)?,
             (_, None) => 0,
         };
-        let chunks = self.chunks(u64_at(&ts, l.ts_datastack_chunk as usize), frame);
+        let chunks = self.chunks(u64_at(ts, l.ts_datastack_chunk as usize), frame);
         let base = l
             .ts_base_frame
-            .map(|off| u64_at(&ts, off as usize))
+            .map(|off| u64_at(ts, off as usize))
             .filter(|&b| b != 0);
         let frames = self.walk(frame, chunks, base)?;
-        // That struct is gone once its C call returns: a stack read through a stale one is
-        // refused, not reported.
-        if let Some(at) = slot {
-            if self.process.u64(at)? != frame {
+        // That struct lives in the C frame of the running `_PyEval_EvalFrameDefault` and is
+        // gone once it returns: a stack read through a stale one is refused. The thread still
+        // pointing at the same struct after the walk means it was live throughout (Python
+        // calls and returns in between do not replace it; the walk's checks catch those).
+        if let CurrentFrame::ViaCFrame { cframe, .. } = self.layout.current_frame {
+            if slot.is_some() && self.process.u64(tstate + cframe)? != u64_at(ts, cframe as usize) {
                 return Err(RemoteError::Torn(
-                    "the thread's current frame changed while its stack was read".into(),
+                    "the thread left the C call it was in while its stack was read".into(),
                 ));
             }
         }
-        Ok((ts, frames))
+        Ok(frames)
     }
 
     /// The thread's newest frame-stack chunk, copied in one read: from its start to the end of
@@ -510,7 +545,10 @@ impl Spy {
         let tlbc = l.frame_tlbc_index.zip(l.code_tlbc);
         // First the chain of frames (code, instruction, per-thread bytecode index), then all code
         // objects in one read.
-        let mut raw: Vec<(u64, u64, i32, u64)> = Vec::new();
+        // (code, instruction, per-thread bytecode index, frame address, whether the frame has a
+        // Python callee pushed by the interpreter itself, with no C call in between)
+        let mut raw: Vec<(u64, u64, i32, u64, bool)> = Vec::new();
+        let (mut have_inner, mut crossed, mut inner_entry) = (false, false, false);
         let mut buf = vec![0u8; self.frame_len];
         let mut seen = 0usize;
         while frame != 0 {
@@ -552,10 +590,24 @@ impl Spy {
                     ));
                 }
             }
-            if boundary.is_some_and(|b| owner >= b) || code == 0 {
+            if boundary.is_some_and(|b| owner >= b) {
+                crossed = true; // an entry from C: the frame above was called by C code
                 continue;
             }
-            raw.push((code, instr, tlbc_index, address));
+            if code == 0 {
+                continue; // 3.14's outermost frame, or one being set up: no Python frame
+            }
+            raw.push((
+                code,
+                instr,
+                tlbc_index,
+                address,
+                have_inner && !crossed && !inner_entry,
+            ));
+            have_inner = true;
+            crossed = false;
+            // 3.11: a frame the eval loop entered from C says so itself.
+            inner_entry = is_entry.is_some_and(|e| bytes[e as usize] != 0);
         }
         // Each distinct code object once: (address, its header, what it is), sorted by address.
         let mut distinct: Vec<u64> = raw.iter().map(|r| r.0).collect();
@@ -569,7 +621,7 @@ impl Spy {
             known.push((addr, head, info));
         }
         let mut frames = Vec::with_capacity(raw.len());
-        for (code, instr, tlbc_index, address) in raw {
+        for (code, instr, tlbc_index, address, has_callee) in raw {
             let Ok(k) = known.binary_search_by_key(&code, |(a, _, _)| *a) else {
                 continue;
             };
@@ -598,6 +650,14 @@ impl Spy {
             } else {
                 0
             };
+            // A frame whose callee the interpreter pushed must sit on an instruction that can
+            // push one; anything else is a frame copied before its call and a callee copied
+            // after it: the stack changed under the read.
+            if has_callee && self.site(info, code, index) == Site::NoCall {
+                return Err(RemoteError::Torn(
+                    "the stack changed while it was read (a caller frame is not at a call)".into(),
+                ));
+            }
             // Most samples find the same few instructions: their lines are decoded once.
             let at = (Arc::as_ptr(info) as usize, index);
             let line = match self.lines.get(&at) {
@@ -619,6 +679,26 @@ impl Spy {
             });
         }
         Ok(frames)
+    }
+
+    /// What the instruction at `index` of `code` is (decoded once per code object from its
+    /// adaptive bytecode, whose instruction lengths never change).
+    fn site(&self, info: &CodeInfo, code: u64, index: usize) -> Site {
+        let sites = info.sites.get_or_init(|| {
+            let l = &self.layout;
+            let units = self.process.u64(code + l.objects.object_size).unwrap_or(0);
+            if units == 0 || units > 1 << 20 {
+                return Vec::new();
+            }
+            match self
+                .process
+                .read_vec(code + l.code_adaptive, 2 * units as usize)
+            {
+                Ok(bytes) => l.opcodes.sites(&bytes),
+                Err(_) => Vec::new(),
+            }
+        });
+        sites.get(index).copied().unwrap_or(Site::Unknown)
     }
 
     /// A frame's arguments and local variables, in the code's order: `str`, `int`, `float`,
@@ -809,6 +889,7 @@ impl Spy {
             filename: self.string(filename)?.to_string(),
             firstlineno,
             linetable: self.bytes(linetable)?,
+            sites: std::sync::OnceLock::new(),
         });
         self.codes.insert(key, info.clone());
         Ok(Some(info))

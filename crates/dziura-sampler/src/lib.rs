@@ -58,6 +58,8 @@ pub struct Progress {
     pub elapsed: Duration,
     /// Ticks that came late by more than one interval (the sampler could not keep up).
     pub late: u64,
+    /// Stacks that changed under the read: read again, and given up (left out of their sample).
+    pub torn: dziura_remote::spy::TornCounts,
 }
 
 /// What stopped the loop.
@@ -322,6 +324,9 @@ pub fn run(
     let mut last_alive = start;
     let mut progress = Progress::default();
     let mut names = HashMap::new();
+    if let Some(r) = root.as_deref_mut() {
+        r.drop_torn = true;
+    }
     let mut children = Children {
         include_root: root.is_none(),
         ..Default::default()
@@ -375,6 +380,7 @@ pub fn run(
                 break Stopped::TargetExited;
             }
         }
+        progress.torn = torn_total(root.as_deref(), &children);
         progress.elapsed = start.elapsed();
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
@@ -383,6 +389,22 @@ pub fn run(
     };
     progress.elapsed = start.elapsed();
     (stopped, progress)
+}
+
+/// The torn-stack counts of the root and the children, those that exited included.
+fn torn_total(root: Option<&Spy>, children: &Children) -> dziura_remote::spy::TornCounts {
+    let mut t = dziura_remote::spy::TornCounts::default();
+    if let Some(r) = root {
+        t.reread += r.torn.reread;
+        t.dropped += r.torn.dropped;
+    }
+    for c in &children.spies {
+        t.reread += c.torn.reread;
+        t.dropped += c.torn.dropped;
+    }
+    t.reread += children.gone_torn.reread;
+    t.dropped += children.gone_torn.dropped;
+    t
 }
 
 /// The Python processes descended from the target, attached as they appear. Children that are
@@ -396,11 +418,21 @@ struct Children {
     /// ran then: a process that `exec`s another program (a forked shell starting Python) is
     /// looked at again.
     ignored: HashMap<i32, (Option<std::path::PathBuf>, u32)>,
+    /// The torn-stack counts of children that exited.
+    gone_torn: dziura_remote::spy::TornCounts,
 }
 
 impl Children {
     fn refresh(&mut self, root: i32) {
-        self.spies.retain(|s| alive(s.pid()));
+        let gone = &mut self.gone_torn;
+        self.spies.retain(|s| {
+            let keep = alive(s.pid());
+            if !keep {
+                gone.reread += s.torn.reread;
+                gone.dropped += s.torn.dropped;
+            }
+            keep
+        });
         let mut candidates = descendants(root);
         if self.include_root {
             candidates.insert(0, root);
@@ -418,8 +450,9 @@ impl Children {
                 _ => {}
             }
             match Spy::attach(pid).and_then(|mut s| s.threads().map(|_| s)) {
-                Ok(s) => {
+                Ok(mut s) => {
                     self.ignored.remove(&pid);
+                    s.drop_torn = true;
                     self.spies.push(s);
                 }
                 Err(RemoteError::Unsupported(_)) => {

@@ -4,6 +4,7 @@
 //! [`Shape`] and a few facts the block does not carry, in one [`Minor`] entry of [`KNOWN`]:
 //! adding a version is adding an entry.
 
+use super::opcodes::{self, Opcodes};
 use super::{CurrentFrame, GilPlace, Layout};
 use crate::objects::{InstanceDict, Objects, HT_CACHED_KEYS_AFTER_TYPE};
 use crate::process::u64_at;
@@ -16,6 +17,8 @@ struct Minor {
     /// The first `PY_VERSION_HEX` of this minor whose block has this shape: the order still
     /// moved during alphas and betas, and a block read in the wrong order gives wrong offsets.
     first: u64,
+    /// Its opcodes (`scripts/opcodes.py`), which the block does not describe.
+    opcodes: &'static Opcodes,
 }
 
 /// Every minor version read through `_Py_DebugOffsets`.
@@ -23,16 +26,19 @@ const KNOWN: &[Minor] = &[
     Minor {
         minor: 13,
         shape: SHAPE_3_13,
+        opcodes: &opcodes::V3_13,
         first: 0x030D_0000, // 3.13's order did not change in its pre-releases read here
     },
     Minor {
         minor: 14,
         shape: SHAPE_3_14,
+        opcodes: &opcodes::V3_14,
         first: 0x030E_00F0,
     },
     Minor {
         minor: 15,
         shape: SHAPE_3_15,
+        opcodes: &opcodes::V3_15,
         first: 0x030F_00B4, // b4 inserted `last_profiled_frame_seq`
     },
 ];
@@ -202,6 +208,7 @@ pub fn layout(raw: &[u8], minor: u32) -> Result<Layout, RemoteError> {
                 dict: if free_threaded { -8 } else { -24 },
             },
         },
+        opcodes: known.opcodes,
     })
 }
 

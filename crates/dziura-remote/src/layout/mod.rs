@@ -4,10 +4,12 @@
 //! [`Layout::for_version`]. The checklist for a new minor version is in the crate's README.
 
 mod debug_offsets;
+mod opcodes;
 mod v3_11;
 mod v3_12;
 
 pub use debug_offsets::{Shape, DEBUG_OFFSETS_LEN};
+pub use opcodes::{Opcodes, Site};
 
 use crate::objects::Objects;
 use crate::RemoteError;
@@ -127,6 +129,8 @@ pub struct Layout {
     pub bytes_data: u64,
     /// Dicts, modules, types and instance attributes, for thread names.
     pub objects: Objects,
+    /// Which instructions may push a Python frame, to check that a stack was read whole.
+    pub opcodes: &'static Opcodes,
 }
 
 impl Layout {

@@ -62,6 +62,7 @@ pub fn layout() -> Layout {
         bytes_size: 16,
         bytes_data: 32,
         objects: objects(),
+        opcodes: &super::opcodes::V3_11,
     }
 }
 
