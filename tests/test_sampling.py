@@ -639,3 +639,19 @@ def test_subprocesses_of_a_running_shell_by_pid(tmp_path):
             os.kill(int(pid), 9)
         shell.kill()
         shell.wait()
+
+
+def test_speedscope_of_an_idle_thread_has_no_invented_gaps(target, tmp_path):
+    """With --idle a thread waiting the whole time is in every sample: its speedscope profile is
+    one entry per sample with the stack it waits in, none empty, even though the sampler's
+    intervals are jittered up to 3x the mean."""
+    p = target("threads", 1, 30)
+    out = tmp_path / "idle.speedscope.json"
+    r = dz("record", "--pid", p.pid, "--idle", "-r", "200", "-d", "2", "-o", out)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    idle = next(pr for pr in doc["profiles"] if "idle-0" in pr["name"])
+    assert len(idle["samples"]) > 200
+    assert all(stack for stack in idle["samples"]), "an empty (invented) stack in an idle thread's timeline"
+    names = {doc["shared"]["frames"][i]["name"] for i in idle["samples"][0]}
+    assert any("wait" in n for n in names), names
