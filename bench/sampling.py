@@ -190,6 +190,14 @@ class Target:
             self.proc.wait()
 
 
+def _running(pid: int) -> bool:
+    """Whether ``pid`` has not exited (a zombie has), without reaping it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def _task_cpu(pid: int) -> float | None:
     """On-CPU seconds of all threads of ``pid`` (ns precision), None if it is gone."""
     total, seen = 0, False
@@ -403,7 +411,8 @@ class Runner:
             c0, t0 = _task_cpu(proc.pid), time.perf_counter()
             time.sleep(max(0.0, start + b - time.perf_counter()))
             c1, t1 = _task_cpu(proc.pid), time.perf_counter()
-            if c0 is not None and c1 is not None and proc.poll() is None:
+            # Still running, checked without reaping it (wait4 below must get its usage).
+            if c0 is not None and c1 is not None and _running(proc.pid):
                 run.steady = (c1 - c0) / (t1 - t0)
         _, status, usage = os.wait4(proc.pid, 0)
         run.wall = time.perf_counter() - start
