@@ -643,15 +643,20 @@ def test_subprocesses_of_a_running_shell_by_pid(tmp_path):
 
 def test_speedscope_of_an_idle_thread_has_no_invented_gaps(target, tmp_path):
     """With --idle a thread waiting the whole time is in every sample: its speedscope profile is
-    one entry per sample with the stack it waits in, none empty, even though the sampler's
-    intervals are jittered up to 3x the mean."""
+    one entry per sample with the stack it waits in, even though the sampler's intervals are
+    jittered up to 3x the mean. The only empty entries allowed are real pauses of the sampler
+    itself (a tick late by more than the jitter allows, on a loaded machine): each then lasts
+    more than 2.5 intervals, which jitter alone never makes."""
     p = target("threads", 1, 30)
     out = tmp_path / "idle.speedscope.json"
-    r = dz("record", "--pid", p.pid, "--idle", "-r", "200", "-d", "2", "-o", out)
+    rate = 200
+    r = dz("record", "--pid", p.pid, "--idle", "-r", rate, "-d", "2", "-o", out)
     assert r.returncode == 0, r.stderr
     doc = json.loads(out.read_text())
     idle = next(pr for pr in doc["profiles"] if "idle-0" in pr["name"])
     assert len(idle["samples"]) > 200
-    assert all(stack for stack in idle["samples"]), "an empty (invented) stack in an idle thread's timeline"
+    empty = [w for stack, w in zip(idle["samples"], idle["weights"]) if not stack]
+    assert all(w > 2.5 / rate for w in empty), f"gaps invented from jitter: {empty}"
+    assert len(empty) <= len(idle["samples"]) // 50, f"{len(empty)} gaps in {len(idle['samples'])} samples"
     names = {doc["shared"]["frames"][i]["name"] for i in idle["samples"][0]}
     assert any("wait" in n for n in names), names
