@@ -607,6 +607,23 @@ def _collapsed_text(path):
     return path.read_text() if path.exists() else ""
 
 
+def _processes(cmdline_part=None, parent=None):
+    """Pids whose command line contains `cmdline_part` or whose parent is `parent`, from /proc
+    (no pgrep: the Debian root that runs 3.14 and 3.15 has none)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+            ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if (cmdline_part is not None and cmdline_part in cmdline) or (parent is not None and ppid == parent):
+            found.append(int(entry))
+    return found
+
+
 def test_subprocesses_of_a_shell_launched_by_record(tmp_path):
     """`record --subprocesses -- bash script.sh`: the script starts Python after a delay, in a
     forked child; dziura samples it and ends both when the duration is reached."""
@@ -619,8 +636,7 @@ def test_subprocesses_of_a_shell_launched_by_record(tmp_path):
     assert "is not a Python process: sampling the Python processes it starts" in r.stderr
     text = _collapsed_text(out)
     assert "Worker.spin" in text and "deep" in text, (r.stderr, text[:500])
-    left = subprocess.run(["pgrep", "-f", f"{TARGET} deep 2 60"], capture_output=True, text=True).stdout.split()
-    assert left == [], "the shell's Python child was left running"
+    assert _processes(f"{TARGET} deep 2 60") == [], "the shell's Python child was left running"
 
 
 def test_subprocesses_of_a_running_shell_by_pid(tmp_path):
@@ -635,8 +651,8 @@ def test_subprocesses_of_a_running_shell_by_pid(tmp_path):
         text = _collapsed_text(out)
         assert "Worker.spin" in text, (r.stderr, text[:500])
     finally:
-        for pid in subprocess.run(["pgrep", "-P", str(shell.pid)], capture_output=True, text=True).stdout.split():
-            os.kill(int(pid), 9)
+        for pid in _processes(parent=shell.pid):
+            os.kill(pid, 9)
         shell.kill()
         shell.wait()
 
