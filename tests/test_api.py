@@ -259,3 +259,36 @@ def test_benchmark_floor_hooks_leave_code_and_profiling_as_they_were():
     counts = {f[2]: v[0] for f, v in pstats.Stats(p).stats.items()}
     assert counts["work"] == 1 and counts["<genexpr>"] == 301
     assert counts["<built-in method builtins.max>"] == 1
+
+
+def test_hook_is_dziuras_and_removed_after():
+    """Where dziura differs from cProfile on purpose (README, "What differs from cProfile"): the
+    hook it installs is its own. 3.12+: the sys.monitoring profiler tool is named 'dziura' (not
+    'cProfile'); 3.11: sys.getprofile() is a per-thread capsule, not the Profile. Either way it
+    is gone after disable(), as cProfile's is."""
+    pr = dziura.Profile()
+    with pr:
+        if sys.version_info >= (3, 12):
+            assert sys.monitoring.get_tool(sys.monitoring.PROFILER_ID) == "dziura"
+        else:
+            assert sys.getprofile() is not None and sys.getprofile() is not pr
+    if sys.version_info >= (3, 12):
+        assert sys.monitoring.get_tool(sys.monitoring.PROFILER_ID) is None
+    else:
+        assert sys.getprofile() is None
+
+
+def test_custom_timer_is_not_profiled():
+    """CPython's ProfileTest times profilee.py with a Python timer; cProfile never lists it."""
+    calls = []
+
+    def ticking():
+        calls.append(1)
+        return len(calls)
+
+    pr = dziura.Profile(ticking, 1.0)
+    pr.enable()
+    fib(4)
+    pr.disable()
+    pr.create_stats()
+    assert calls and not any(k[2] == "ticking" for k in pr.stats)

@@ -18,11 +18,17 @@ use crate::views::{self, Report};
 #[command(
     name = "dziura",
     version,
-    about = "Find where a Python program spends its time."
+    about = "Find where a Python program spends its time.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    override_usage = "dziura <COMMAND> ...\n       dziura [-o FILE] [-s SORT] (-m MODULE | SCRIPT) [ARGS]...   (cProfile's command line: run)"
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Without a subcommand: `run`, as `python -m cProfile` takes it
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// The table options shared by `run` and `show`.
@@ -42,43 +48,47 @@ pub(crate) struct ViewArgs {
     pub callees: Option<String>,
 }
 
+/// `run`'s options, which are also cProfile's command line: `dziura [-o FILE] [-s SORT]
+/// (-m MODULE | SCRIPT) [ARGS]` without a subcommand is `run`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct RunArgs {
+    /// Write the profile to FILE instead of printing the table; the format follows -f, else
+    /// the extension (x.dziura, x.html, x.speedscope.json, x.svg, ...), else pstats
+    #[arg(short = 'o', long = "outfile", value_name = "FILE")]
+    pub outfile: Option<PathBuf>,
+    /// Output format: table, pstats, dziura, collapsed, flamegraph, html, speedscope, chrome,
+    /// callgrind, pprof (chrome, speedscope, collapsed and flamegraph record a timeline)
+    #[arg(short = 'f', long = "format", value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Also record every call in time order (for chrome and speedscope output, and kept in
+    /// dziura files), at most --timeline-limit calls
+    #[arg(long)]
+    pub timeline: bool,
+    /// The most calls a timeline keeps (default 1000000; implies --timeline); later calls
+    /// are dropped and the output says so
+    #[arg(long, value_name = "CALLS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeline_limit: Option<u64>,
+    #[command(flatten)]
+    pub view: ViewArgs,
+    /// Print one table per thread
+    #[arg(long)]
+    pub threads: bool,
+    /// Run a module as a script, like python -m
+    #[arg(short = 'm')]
+    pub module: bool,
+    /// The script (or module with -m) and its arguments
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "SCRIPT | MODULE"
+    )]
+    pub target: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Trace a script or module and print the cProfile table (or write a pstats file with -o)
-    Run {
-        /// Write the profile to FILE instead of printing the table; the format follows -f, else
-        /// the extension (x.dziura, x.html, x.speedscope.json, x.svg, ...), else pstats
-        #[arg(short = 'o', long = "outfile", value_name = "FILE")]
-        outfile: Option<PathBuf>,
-        /// Output format: table, pstats, dziura, collapsed, flamegraph, html, speedscope, chrome,
-        /// callgrind, pprof (chrome, speedscope, collapsed and flamegraph record a timeline)
-        #[arg(short = 'f', long = "format", value_name = "FORMAT")]
-        format: Option<String>,
-        /// Also record every call in time order (for chrome and speedscope output, and kept in
-        /// dziura files), at most --timeline-limit calls
-        #[arg(long)]
-        timeline: bool,
-        /// The most calls a timeline keeps (default 1000000; implies --timeline); later calls
-        /// are dropped and the output says so
-        #[arg(long, value_name = "CALLS", value_parser = clap::value_parser!(u64).range(1..))]
-        timeline_limit: Option<u64>,
-        #[command(flatten)]
-        view: ViewArgs,
-        /// Print one table per thread
-        #[arg(long)]
-        threads: bool,
-        /// Run a module as a script, like python -m
-        #[arg(short = 'm')]
-        module: bool,
-        /// The script (or module with -m) and its arguments
-        #[arg(
-            required = true,
-            trailing_var_arg = true,
-            allow_hyphen_values = true,
-            value_name = "SCRIPT | MODULE"
-        )]
-        target: Vec<String>,
-    },
+    Run(RunArgs),
     /// Sample a running Python process (or a command) from outside and write a profile
     Record(crate::sampling_cli::RecordArgs),
     /// Print the current Python stack of every thread of a running process, once
@@ -118,22 +128,9 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
             return Ok(code);
         }
     };
-    let result = match cli.command {
-        Command::Run {
-            outfile,
-            format,
-            timeline,
-            timeline_limit,
-            view,
-            threads,
-            module,
-            target,
-        } => Output::choose(outfile, format.as_deref()).and_then(|out| {
-            let limit = timeline_limit.unwrap_or(crate::profile::DEFAULT_TIMELINE_CALLS);
-            let timeline =
-                (timeline || timeline_limit.is_some() || out.needs_timeline()).then_some(limit);
-            run(py, out, timeline, &view, threads, module, &target)
-        }),
+    let command = cli.command.unwrap_or(Command::Run(cli.run));
+    let result = match command {
+        Command::Run(args) => run_command(py, args),
         Command::Show(args) => crate::files_cli::show(py, args),
         Command::Record(args) => crate::sampling_cli::record(py, args).map_err(|e| Fail(e.0, e.1)),
         Command::Dump(args) => crate::sampling_cli::dump(py, args).map_err(|e| Fail(e.0, e.1)),
@@ -151,8 +148,22 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
     }
 }
 
+/// `run` (or cProfile's command line): checks every option, then traces the program.
+fn run_command(py: Python<'_>, args: RunArgs) -> Result<i32, Fail> {
+    // Made absolute first, as cProfile does: the program may change directory before it ends.
+    let outfile = args.outfile.as_deref().map(absolute);
+    let out = Output::choose(outfile, args.format.as_deref())?;
+    let limit = args
+        .timeline_limit
+        .unwrap_or(crate::profile::DEFAULT_TIMELINE_CALLS);
+    let timeline =
+        (args.timeline || args.timeline_limit.is_some() || out.needs_timeline()).then_some(limit);
+    run(py, out, timeline, &args.view, args.threads, args.module, &args.target)
+}
+
 pub(crate) fn report(view: &ViewArgs, by_thread: bool) -> Result<Report, Fail> {
-    let sort = SortSpec::parse(&[view.sort.as_str()]).map_err(|e| Fail(2, e.to_string()))?;
+    let sort = SortSpec::parse(&[view.sort.as_str()])
+        .map_err(|e| Fail(2, format!("option -s: invalid choice: '{}': {e}", view.sort)))?;
     let parse = |items: &[String]| -> Result<Vec<Restriction>, Fail> {
         items
             .iter()
@@ -388,7 +399,10 @@ fn run(
     }
     let (first, args) = target
         .split_first()
-        .ok_or_else(|| Fail(2, "no script or module given".into()))?;
+        .ok_or_else(|| {
+            let what = if module { "-m needs a MODULE" } else { "a SCRIPT or -m MODULE is required (see dziura --help)" };
+            Fail(2, what.into())
+        })?;
     let t = if module {
         prepare_module(py, first, args)?
     } else {

@@ -121,18 +121,18 @@ pub unsafe fn start(opts: Options, owner: *mut PyObject) -> Result<(), StartErro
         start_tick: 0,
     });
     drop(guard);
+    // Time zero of the timelines, read before the hook is in place (a user's timer is Python
+    // code, which cProfile never profiles) and outside the lock (that code may call `start`).
+    let t0 = now();
+    if let Some(s) = SESSION.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        s.start_tick = t0;
+    }
     ACTIVE.store(true, Ordering::Release);
     if let Err(e) = hook::install(owner, opts.builtins) {
         ACTIVE.store(false, Ordering::Release);
         *SESSION.lock().unwrap_or_else(|e| e.into_inner()) = None;
         release_timer();
         return Err(e);
-    }
-    // Time zero of the timelines is when tracing is in place, as the caller sees it.
-    // (Read before locking: a Python timer runs code, whose events need the lock.)
-    let t0 = now();
-    if let Some(s) = SESSION.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        s.start_tick = t0;
     }
     Ok(())
 }
