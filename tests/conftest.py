@@ -8,6 +8,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -106,3 +107,37 @@ def target():
     for p in procs:
         p.kill()
         p.wait()
+
+
+def wait_until_sampling(recorder_pid, target_pid, timeout=60):
+    """Waits until `dziura record` is sampling: it keeps the target's /proc stat files open then.
+    A fixed sleep is not enough where interpreter start-up is slow (the free-threaded build
+    under load), and a signal sent before the recorder's handlers are set would kill it."""
+    deadline = time.monotonic() + timeout
+    needle = f"/proc/{target_pid}/task/"
+    while time.monotonic() < deadline:
+        try:
+            fds = os.listdir(f"/proc/{recorder_pid}/fd")
+            if any(needle in os.readlink(f"/proc/{recorder_pid}/fd/{fd}") for fd in fds):
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("dziura record did not start sampling")
+
+
+def processes(cmdline_part=None, parent=None):
+    """Pids whose command line contains `cmdline_part` or whose parent is `parent`, from /proc
+    (no pgrep: the Debian root that runs 3.14 and 3.15 has none)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+            ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if (cmdline_part is not None and cmdline_part in cmdline) or (parent is not None and ppid == parent):
+            found.append(int(entry))
+    return found

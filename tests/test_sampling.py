@@ -14,27 +14,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import PROGRAMS
+from conftest import PROGRAMS, processes, wait_until_sampling
 
 TARGET = str(PROGRAMS / "sampling_target.py")
 DZIURA = [sys.executable, "-m", "dziura"]
-
-
-def wait_until_sampling(recorder_pid, target_pid, timeout=60):
-    """Waits until `dziura record` is sampling: it keeps the target's /proc stat files open then.
-    A fixed sleep is not enough where interpreter start-up is slow (the free-threaded build
-    under load), and a signal sent before the recorder's handlers are set would kill it."""
-    deadline = time.monotonic() + timeout
-    needle = f"/proc/{target_pid}/task/"
-    while time.monotonic() < deadline:
-        try:
-            fds = os.listdir(f"/proc/{recorder_pid}/fd")
-            if any(needle in os.readlink(f"/proc/{recorder_pid}/fd/{fd}") for fd in fds):
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("dziura record did not start sampling")
 
 
 def dz(*args, timeout=60):
@@ -607,23 +590,6 @@ def _collapsed_text(path):
     return path.read_text() if path.exists() else ""
 
 
-def _processes(cmdline_part=None, parent=None):
-    """Pids whose command line contains `cmdline_part` or whose parent is `parent`, from /proc
-    (no pgrep: the Debian root that runs 3.14 and 3.15 has none)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
-            ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if (cmdline_part is not None and cmdline_part in cmdline) or (parent is not None and ppid == parent):
-            found.append(int(entry))
-    return found
-
-
 def test_subprocesses_of_a_shell_launched_by_record(tmp_path):
     """`record --subprocesses -- bash script.sh`: the script starts Python after a delay, in a
     forked child; dziura samples it and ends both when the duration is reached."""
@@ -636,7 +602,7 @@ def test_subprocesses_of_a_shell_launched_by_record(tmp_path):
     assert "is not a Python process: sampling the Python processes it starts" in r.stderr
     text = _collapsed_text(out)
     assert "Worker.spin" in text and "deep" in text, (r.stderr, text[:500])
-    assert _processes(f"{TARGET} deep 2 60") == [], "the shell's Python child was left running"
+    assert processes(f"{TARGET} deep 2 60") == [], "the shell's Python child was left running"
 
 
 def test_subprocesses_of_a_running_shell_by_pid(tmp_path):
@@ -651,7 +617,7 @@ def test_subprocesses_of_a_running_shell_by_pid(tmp_path):
         text = _collapsed_text(out)
         assert "Worker.spin" in text, (r.stderr, text[:500])
     finally:
-        for pid in _processes(parent=shell.pid):
+        for pid in processes(parent=shell.pid):
             os.kill(pid, 9)
         shell.kill()
         shell.wait()

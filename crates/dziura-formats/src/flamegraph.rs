@@ -41,10 +41,17 @@ pub fn write(profile: &Profile, opts: &FlamegraphOptions) -> Result<Vec<u8>, For
     if stacks.is_empty() {
         return Err(FormatError::NoSamples("flame graph"));
     }
-    let lines: Vec<String> = stacks.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    let lines: Vec<String> = stacks
+        .iter()
+        .map(|(s, n)| format!("{} {n}", xml_text(s)))
+        .collect();
     let mut o = Options::default();
-    o.title = opts.title.clone().unwrap_or_else(|| title(profile));
-    o.subtitle = opts.subtitle.clone().or_else(|| subtitle(profile));
+    o.title = xml_text(&opts.title.clone().unwrap_or_else(|| title(profile)));
+    o.subtitle = opts
+        .subtitle
+        .clone()
+        .or_else(|| subtitle(profile))
+        .map(|s| xml_text(&s));
     o.direction = if opts.inverted {
         Direction::Inverted
     } else {
@@ -63,6 +70,18 @@ pub fn write(profile: &Profile, opts: &FlamegraphOptions) -> Result<Vec<u8>, For
     let mut svg = Vec::new();
     inferno::flamegraph::from_lines(&mut o, lines.iter().map(String::as_str), &mut svg)?;
     Ok(svg)
+}
+
+/// `text` with the characters XML 1.0 forbids (controls other than tab, LF and CR, which a
+/// function name may hold) shown as U+FFFD, so the SVG stays well-formed.
+fn xml_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => '\u{fffd}',
+            _ => c,
+        })
+        .collect()
 }
 
 fn subtitle(profile: &Profile) -> Option<String> {
@@ -134,6 +153,15 @@ mod tests {
             buf.clear();
         }
         out
+    }
+
+    #[test]
+    fn characters_xml_forbids_are_replaced() {
+        assert_eq!(
+            xml_text("nul\0byte esc\x1b[31m\x0c"),
+            "nul\u{fffd}byte esc\u{fffd}[31m\u{fffd}"
+        );
+        assert_eq!(xml_text("tab\tkept"), "tab\tkept");
     }
 
     #[test]

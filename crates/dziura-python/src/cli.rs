@@ -121,7 +121,15 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
             let code = if e.use_stderr() { 2 } else { 0 };
             let text = e.render().to_string();
             if e.use_stderr() {
-                eprint!("{text}");
+                // One line naming the problem, and where help is (clap's usage block is long).
+                let first = text.lines().next().unwrap_or("error: invalid arguments");
+                let help = text
+                    .lines()
+                    .rfind(|l| l.starts_with("For more information"));
+                eprintln!("{first}");
+                if let Some(h) = help {
+                    eprintln!("{h}");
+                }
             } else {
                 views::write_stdout(py, &text)?;
             }
@@ -158,12 +166,24 @@ fn run_command(py: Python<'_>, args: RunArgs) -> Result<i32, Fail> {
         .unwrap_or(crate::profile::DEFAULT_TIMELINE_CALLS);
     let timeline =
         (args.timeline || args.timeline_limit.is_some() || out.needs_timeline()).then_some(limit);
-    run(py, out, timeline, &args.view, args.threads, args.module, &args.target)
+    run(
+        py,
+        out,
+        timeline,
+        &args.view,
+        args.threads,
+        args.module,
+        &args.target,
+    )
 }
 
 pub(crate) fn report(view: &ViewArgs, by_thread: bool) -> Result<Report, Fail> {
-    let sort = SortSpec::parse(&[view.sort.as_str()])
-        .map_err(|e| Fail(2, format!("option -s: invalid choice: '{}': {e}", view.sort)))?;
+    let sort = SortSpec::parse(&[view.sort.as_str()]).map_err(|e| {
+        Fail(
+            2,
+            format!("option -s: invalid choice: '{}': {e}", view.sort),
+        )
+    })?;
     let parse = |items: &[String]| -> Result<Vec<Restriction>, Fail> {
         items
             .iter()
@@ -191,7 +211,7 @@ pub(crate) fn report(view: &ViewArgs, by_thread: bool) -> Result<Report, Fail> {
 }
 
 /// Fails early, before the program runs, when `-o` cannot be written.
-fn check_writable(path: &Path) -> Result<(), Fail> {
+pub(crate) fn check_writable(path: &Path) -> Result<(), Fail> {
     let existed = path.exists();
     match std::fs::OpenOptions::new()
         .append(true)
@@ -397,12 +417,14 @@ fn run(
     if let Some(o) = &out.path {
         check_writable(o)?;
     }
-    let (first, args) = target
-        .split_first()
-        .ok_or_else(|| {
-            let what = if module { "-m needs a MODULE" } else { "a SCRIPT or -m MODULE is required (see dziura --help)" };
-            Fail(2, what.into())
-        })?;
+    let (first, args) = target.split_first().ok_or_else(|| {
+        let what = if module {
+            "-m needs a MODULE"
+        } else {
+            "a SCRIPT or -m MODULE is required (see dziura --help)"
+        };
+        Fail(2, what.into())
+    })?;
     let t = if module {
         prepare_module(py, first, args)?
     } else {

@@ -10,10 +10,49 @@ use clap::{Args, ValueEnum};
 use dziura_formats::{Format, WriteOptions};
 use dziura_model::Metadata;
 use dziura_remote::{RemoteError, Spy};
+use dziura_sampler::launch::Launched;
+use dziura_sampler::signals::StopSignals;
 use dziura_sampler::{Options, Recorder, Stopped, ThreadFilter};
 use pyo3::prelude::*;
 
 use crate::cli::Fail;
+
+/// The longest duration, period or grace any option takes: a year, in seconds.
+const MAX_SECONDS: f64 = 365.0 * 86400.0;
+/// The highest sampling rate (a sample each 10 µs).
+const MAX_RATE: f64 = 100_000.0;
+
+/// A number parsed for an option: finite, within `low..=high` (`low` itself only if
+/// `low_ok`), so nan, inf and huge values are argument errors, never panics later.
+fn bounded(s: &str, low: f64, low_ok: bool, high: f64, unit: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a number of {unit}"))?;
+    let above = if low_ok { v >= low } else { v > low };
+    if v.is_finite() && above && v <= high {
+        Ok(v)
+    } else {
+        let from = if low_ok { "from" } else { "above" };
+        Err(format!("must be a number of {unit} {from} {low} to {high}"))
+    }
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    bounded(s, 0.0, false, MAX_SECONDS, "seconds")
+}
+
+fn seconds_or_zero(s: &str) -> Result<f64, String> {
+    bounded(s, 0.0, true, MAX_SECONDS, "seconds")
+}
+
+fn refresh_seconds(s: &str) -> Result<f64, String> {
+    bounded(s, 0.05, true, MAX_SECONDS, "seconds")
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    bounded(s, 0.0, false, MAX_RATE, "samples per second")
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -28,12 +67,16 @@ pub struct RecordArgs {
     /// The process to sample
     #[arg(short, long, conflicts_with = "command")]
     pid: Option<i32>,
-    /// Samples per second
-    #[arg(short, long, default_value_t = 100.0)]
+    /// Samples per second (up to 100000)
+    #[arg(short, long, default_value_t = 100.0, value_parser = rate)]
     rate: f64,
     /// Stop after this many seconds (default: until Ctrl-C or the target exits)
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = seconds)]
     duration: Option<f64>,
+    /// A launched command's time to exit after each signal dziura sends it (the stop signal
+    /// dziura got, or SIGTERM when the duration ends; then SIGTERM, then SIGKILL)
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0, value_parser = seconds_or_zero)]
+    grace: f64,
     /// Keep samples of threads that are waiting (sleeping, blocked on I/O or a lock)
     #[arg(short, long)]
     idle: bool,
@@ -70,7 +113,7 @@ pub struct RecordArgs {
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// Also write the output every this many seconds while sampling (SIGUSR1 writes it at once)
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = seconds_or_zero)]
     every: Option<f64>,
     /// The command to launch and sample, after --
     #[arg(last = true, value_name = "COMMAND")]
@@ -128,6 +171,7 @@ fn attach(pid: i32, wait: Duration) -> Result<Spy, Fail> {
             Err(_) if spy.is_some() => continue,
             Err(
                 e @ (RemoteError::NoSuchProcess(_)
+                | RemoteError::Exited(_)
                 | RemoteError::PermissionDenied(..)
                 | RemoteError::Unsupported(_)),
             ) => return Err(remote(e)),
@@ -235,34 +279,37 @@ extern "C" fn on_usr1(_: libc::c_int) {
 }
 
 pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
-    if !(args.rate > 0.0 && args.rate <= 100_000.0) {
-        return Err(Fail(
-            2,
-            format!(
-                "the rate must be between 0 and 100000 samples per second, not {}",
-                args.rate
-            ),
-        ));
-    }
+    // Everything is checked before a command is launched or a sample taken.
     let format = match (&args.format, &args.output) {
         (Some(f), _) => Format::from_name(f).map_err(|e| Fail(2, e.to_string()))?,
         (None, Some(o)) => Format::from_extension(o).unwrap_or(Format::Flamegraph),
         (None, None) => Format::Flamegraph,
     };
-    let (pid, mut child) = match (args.pid, args.command.is_empty()) {
-        (Some(pid), _) => (pid, None),
-        (None, false) => {
-            let child = std::process::Command::new(&args.command[0])
-                .args(&args.command[1..])
-                .spawn()
+    if args.pid.is_none() && args.command.is_empty() {
+        return Err(Fail(
+            2,
+            "give --pid PID, or a command to run after --".into(),
+        ));
+    }
+    let to_stdout = format == Format::Table && args.output.is_none();
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(args.pid.unwrap_or(0), &args.command, format));
+    // Made absolute now: a relative path means where dziura was started.
+    let output = std::path::absolute(&output).unwrap_or(output);
+    if !to_stdout {
+        crate::cli::check_writable(&output)?;
+    }
+    let grace = Duration::from_secs_f64(args.grace);
+    // From here on SIGINT, SIGTERM and SIGHUP stop the recording, which is then written.
+    let stop = StopSignals::install();
+    let (pid, mut child) = match args.pid {
+        Some(pid) => (pid, None),
+        None => {
+            let child = Launched::spawn(&args.command)
                 .map_err(|e| Fail(2, format!("cannot run '{}': {e}", args.command[0])))?;
-            (child.id() as i32, Some(child))
-        }
-        (None, true) => {
-            return Err(Fail(
-                2,
-                "give --pid PID, or a command to run after --".into(),
-            ))
+            (child.pid, Some(child))
         }
     };
     let wait = if child.is_some() {
@@ -283,10 +330,17 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     let mut spy = match attached {
         Ok(s) => s,
         Err(e) => {
-            if let Some(c) = child.as_mut() {
-                let _ = c.kill();
-                let _ = c.wait();
+            let Some(c) = child.as_mut() else {
+                return Err(e);
+            };
+            // A short program can exit before the first sample: its status is the answer.
+            if let Some(code) = c.exited() {
+                eprintln!(
+                    "dziura: the program exited (status {code}) before any sample was taken; nothing written"
+                );
+                return Ok(code);
             }
+            c.end(Some(libc::SIGTERM), grace, &stop);
             return Err(e);
         }
     };
@@ -298,10 +352,6 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     if let Some(s) = spy.as_mut() {
         s.blocking = args.blocking;
     }
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(pid, &args.command, format));
     let threads = match (&args.thread, args.main_thread) {
         (Some(t), _) => ThreadFilter::Named(t.clone()),
         (None, true) => ThreadFilter::Main,
@@ -351,7 +401,6 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     wopts.table.sort = Some(dziura_table::SortSpec::parse(&["tottime"]).expect("a sort key"));
     unsafe { libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t) };
     let tty = std::io::stderr().is_terminal();
-    let mut interrupted = false;
     let every = args.every.map(Duration::from_secs_f64);
     let mut last_write = Instant::now();
     let write_to = |profile: &dziura_model::Profile| -> Result<(), Fail> {
@@ -394,12 +443,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         spy.as_mut(),
         &opts,
         &mut recorder,
-        || {
-            if py.check_signals().is_err() {
-                interrupted = true;
-            }
-            interrupted
-        },
+        || stop.received().is_some(),
         |p, rec| {
             if tty {
                 eprint!(
@@ -422,16 +466,26 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     if tty {
         eprintln!();
     }
-    if let Some(e) = periodic_error {
-        return Err(e);
-    }
     let profile = recorder.into_profile(meta, opts.timeline);
     let total = profile.samples.as_ref().map(|s| s.total()).unwrap_or(0);
-    write_to(&profile)?;
-    let why = match stopped {
-        Stopped::Duration => "duration reached",
-        Stopped::TargetExited => "target exited",
-        Stopped::Asked => "interrupted",
+    // Written before the command is ended: a slow or stuck exit never costs the recording.
+    let written = periodic_error.map_or_else(|| write_to(&profile), Err);
+    let signal = stop.received();
+    let status = child.as_mut().map(|c| match (stopped, signal) {
+        (Stopped::TargetExited, _) => c.wait(),
+        // The terminal sent the signal to the whole job: the command has it already.
+        (Stopped::Asked, Some(r)) if r.from_terminal => c.end(None, grace, &stop),
+        (Stopped::Asked, Some(r)) => c.end(Some(r.signal), grace, &stop),
+        (_, _) => c.end(Some(libc::SIGTERM), grace, &stop),
+    });
+    written?;
+    let why = match (stopped, signal) {
+        (Stopped::Duration, _) => "duration reached".to_string(),
+        (Stopped::TargetExited, _) => "target exited".to_string(),
+        (Stopped::Asked, Some(r)) if r.signal != libc::SIGINT => {
+            format!("stopped by {}", signal_name(r.signal))
+        }
+        (Stopped::Asked, _) => "interrupted".to_string(),
     };
     let dest = if format == Format::Table && args.output.is_none() {
         "stdout".to_string()
@@ -448,28 +502,23 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         progress.torn.dropped,
         progress.elapsed.as_secs_f64()
     );
-    if let Some(mut c) = child {
-        if stopped != Stopped::TargetExited {
-            // The command and what it started (a shell's Python children): all launched here.
-            for d in dziura_sampler::descendants(pid) {
-                // SAFETY: kill takes plain integers; a pid that is gone only gives ESRCH.
-                unsafe { libc::kill(d, libc::SIGKILL) };
-            }
-            let _ = c.kill();
-        }
-        let status = c.wait().map_err(|e| Fail(1, e.to_string()))?;
-        return Ok(match stopped {
-            // The command was ended because the recording was as long as asked: a success,
-            // as py-spy counts it (a harness calling `check_output` must not fail).
-            Stopped::Duration => 0,
-            Stopped::TargetExited => status.code().unwrap_or_else(|| {
-                use std::os::unix::process::ExitStatusExt;
-                128 + status.signal().unwrap_or(0)
-            }),
-            Stopped::Asked => status.code().unwrap_or(130),
-        });
+    Ok(match (stopped, status) {
+        // The command was ended because the recording was as long as asked: a success,
+        // as py-spy counts it (a harness calling `check_output` must not fail).
+        (Stopped::Duration, Some(_)) => 0,
+        (_, Some(code)) => code,
+        (Stopped::Asked, None) => 128 + signal.map_or(libc::SIGINT, |r| r.signal),
+        (_, None) => 0,
+    })
+}
+
+fn signal_name(signal: libc::c_int) -> &'static str {
+    match signal {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        _ => "a signal",
     }
-    Ok(if interrupted { 130 } else { 0 })
 }
 
 fn default_output(pid: i32, command: &[String], format: Format) -> PathBuf {
@@ -522,11 +571,11 @@ pub struct TopArgs {
     /// The process to watch
     #[arg(short, long)]
     pid: i32,
-    /// Samples per second
-    #[arg(short, long, default_value_t = 100.0)]
+    /// Samples per second (up to 100000)
+    #[arg(short, long, default_value_t = 100.0, value_parser = rate)]
     rate: f64,
-    /// Seconds between screen refreshes
-    #[arg(long, default_value_t = 1.0)]
+    /// Seconds between screen refreshes (at least 0.05)
+    #[arg(long, default_value_t = 1.0, value_parser = refresh_seconds)]
     delay: f64,
     /// Count threads that are waiting, too
     #[arg(short, long)]
@@ -540,7 +589,7 @@ pub struct TopArgs {
     #[arg(long, value_enum, default_value_t = TopSort::Own)]
     sort: TopSort,
     /// Stop after this many seconds
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = seconds)]
     duration: Option<f64>,
     /// Print each refresh below the last instead of redrawing (for logs and pipes)
     #[arg(long)]

@@ -38,7 +38,10 @@ pub fn restrictions(items: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Vec<Res
         .iter()
         .map(|x| {
             if x.is_instance_of::<PyInt>() {
-                Ok(Restriction::Count(x.extract::<i64>()?.max(0) as usize))
+                // pstats lists every row for a count below 0 or past the end.
+                Ok(Restriction::Count(
+                    x.extract::<usize>().unwrap_or(usize::MAX),
+                ))
             } else if x.is_instance_of::<PyFloat>() {
                 let f: f64 = x.extract()?;
                 Ok(if (0.0..1.0).contains(&f) {

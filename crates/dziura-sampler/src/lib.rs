@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use dziura_model::{Frame, FuncKey, Metadata, Profile, Samples, ThreadProfile, TimedSample};
 use dziura_remote::{RemoteError, Spy, ThreadStack};
 
+pub mod launch;
+pub mod signals;
+
 /// Which threads a sample keeps.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum ThreadFilter {
@@ -63,7 +66,7 @@ pub struct Progress {
 }
 
 /// What stopped the loop.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Stopped {
     Duration,
     TargetExited,

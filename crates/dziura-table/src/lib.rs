@@ -14,6 +14,8 @@ pub use sort::{SortKey, SortSpec};
 pub enum ViewError {
     #[error("unknown sort key '{0}' (valid keys and unique prefixes of: {keys})", keys = sort::key_names())]
     UnknownSortKey(String),
+    #[error("a fraction of the rows must be between 0 and 1, not {0}")]
+    BadFraction(String),
     #[error("invalid regular expression '{0}' in a restriction: {1}")]
     BadRegex(String, String),
 }
@@ -30,16 +32,23 @@ pub enum Restriction {
 }
 
 impl Restriction {
-    /// Reads a restriction the way pstats' interactive browser does: an integer, else a fraction
-    /// in [0, 1), else a regular expression.
+    /// Reads a restriction the way pstats' interactive browser does: an integer (a negative or
+    /// huge one lists every row, as pstats does), else a fraction in [0, 1], else a regular
+    /// expression. A number outside [0, 1] is an error, not a pattern that matches nothing.
     pub fn parse(text: &str) -> Result<Restriction, ViewError> {
-        if let Ok(n) = text.parse::<usize>() {
-            return Ok(Restriction::Count(n));
+        let t = text.trim();
+        let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Restriction::Count(t.parse::<usize>().unwrap_or(usize::MAX)));
         }
-        if let Ok(f) = text.parse::<f64>() {
-            if (0.0..1.0).contains(&f) {
+        let numeric = t.bytes().any(|b| b.is_ascii_digit())
+            && t.bytes()
+                .all(|b| b.is_ascii_digit() || b".eE+-".contains(&b));
+        if let (true, Ok(f)) = (numeric, t.parse::<f64>()) {
+            if (0.0..=1.0).contains(&f) {
                 return Ok(Restriction::Fraction(f));
             }
+            return Err(ViewError::BadFraction(text.to_string()));
         }
         regex::Regex::new(text)
             .map(Restriction::Pattern)

@@ -1,0 +1,260 @@
+"""Nothing lost: bad input is refused before any work, and every way a recording, an exit status
+or a launched command could be lost (../shared/reference/reliability-review.md, D1-D8 and the
+rough edges) is pinned here by a test that failed before its fix."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.dom.minidom
+
+import pytest
+
+from conftest import PROGRAMS, processes, wait_until_sampling
+
+DZIURA = [sys.executable, "-m", "dziura"]
+SHUTDOWN = str(PROGRAMS / "shutdown_target.py")
+
+
+def dz(*args, cwd=None, timeout=60):
+    return subprocess.run([*DZIURA, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def assert_one_clear_error(r):
+    """A non-zero exit with one error line (clap adds a `--help` hint), never a backtrace."""
+    assert r.returncode != 0, r
+    err = r.stderr
+    for bad in ("panicked", "RUST_BACKTRACE", "Traceback", "PanicException"):
+        assert bad not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines and lines[0].startswith(("error:", "dziura: error:")), err
+    assert len(lines) <= 2 and all(not line.startswith("Usage") for line in lines[1:]), err
+
+
+LAUNCH = [sys.executable, "-c", "open('launched', 'w').close()"]
+
+HOSTILE = [
+    ["record", "-d", "nan", "-o", "x.collapsed", "--", *LAUNCH],
+    ["record", "-d", "inf", "-o", "x.collapsed", "--", *LAUNCH],
+    ["record", "-d", "1e30", "-o", "x.collapsed", "--", *LAUNCH],
+    ["record", "-d", "0", "-o", "x.collapsed", "--", *LAUNCH],
+    ["record", "-d", "-1", "-o", "x.collapsed", "--", *LAUNCH],
+    ["record", "--every", "nan", "-o", "x.collapsed", "--", *LAUNCH],
+    ["record", "-r", "0", "-o", "x.collapsed", "--", *LAUNCH],
+    ["record", "-r", "1000000", "-o", "x.collapsed", "--", *LAUNCH],
+    ["record", "-r", "nan", "-o", "x.collapsed", "--", *LAUNCH],
+    ["record", "--grace", "inf", "-o", "x.collapsed", "--", *LAUNCH],
+    ["record", "-o", "nodir/x.svg", "--", *LAUNCH],
+    ["record", "-o", ".", "-f", "collapsed", "--", *LAUNCH],
+    ["record", "-f", "bogus", "--", *LAUNCH],
+    ["record", "--pid", "999999"],
+    ["record"],
+    ["top", "--pid", "1", "-r", "0"],
+    ["top", "--pid", "1", "-r", "1000000"],
+    ["top", "--pid", "1", "--delay", "nan"],
+    ["top", "--pid", "1", "--delay", "0"],
+    ["top", "--pid", "1", "-d", "inf"],
+    ["dump", "--pid", "0"],
+    ["dump", "--pid", "999999"],
+    ["dump", "--pid", "-5"],
+    ["dump", "--pid", "nan"],
+    ["run", "-l", "1.5", *LAUNCH[1:]],
+    ["run", "-s", "bogus", *LAUNCH[1:]],
+    ["run", "-o", "nodir/x.prof", *LAUNCH[1:]],
+    ["run", "-f", "bogus", *LAUNCH[1:]],
+    ["run"],
+    ["-m"],
+    ["show", "missing.prof"],
+    ["show", "."],
+    ["convert", "missing.prof", "-o", "x.svg"],
+    ["diff", "missing.prof", "missing2.prof"],
+]
+
+
+@pytest.mark.parametrize("argv", HOSTILE, ids=lambda a: " ".join(a[:3]))
+def test_hostile_arguments_are_one_error_line_before_any_work(argv, tmp_path):
+    r = dz(*argv, cwd=tmp_path)
+    assert_one_clear_error(r)
+    # Checked before work: the command was never launched (or, for `run`, never ran).
+    assert not (tmp_path / "launched").exists(), r.stderr
+
+
+def _recorder_and_child(args, tmp_path, **popen):
+    """Starts `dziura record ARGS -- shutdown_target.py ...` and waits until it samples the child."""
+    rec = subprocess.Popen([*DZIURA, "record", "-r", "200", *args], stderr=subprocess.PIPE, text=True,
+                           cwd=tmp_path, **popen)
+    deadline = time.monotonic() + 60
+    while not (children := processes(parent=rec.pid)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert children, "the command was not launched"
+    wait_until_sampling(rec.pid, children[0])
+    marker = tmp_path / "marker"
+    while not (tmp_path / "marker.started").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return rec, children[0], marker
+
+
+def _gone(pid):
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X") and False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_write_the_recording_when_attached(target, tmp_path, sig):
+    p = target("deep", 2, 30)
+    out = tmp_path / "t.collapsed"
+    rec = subprocess.Popen([*DZIURA, "record", "--pid", str(p.pid), "-r", "200", "-o", str(out)],
+                           stderr=subprocess.PIPE, text=True)
+    wait_until_sampling(rec.pid, p.pid)
+    time.sleep(0.3)
+    rec.send_signal(sig)
+    _, err = rec.communicate(timeout=30)
+    assert rec.returncode == 128 + sig, err
+    assert f"stopped by {signal.Signals(sig).name}" in err and "Worker.spin" in out.read_text()
+    assert p.poll() is None, "the attached target must keep running"
+
+
+def test_sigterm_in_launch_mode_passes_on_and_returns_the_commands_status(tmp_path):
+    out = tmp_path / "l.collapsed"
+    rec, child, marker = _recorder_and_child(["-o", str(out), "--", sys.executable, SHUTDOWN, "term", "marker", "30"],
+                                             tmp_path)
+    time.sleep(0.3)
+    rec.send_signal(signal.SIGTERM)
+    _, err = rec.communicate(timeout=30)
+    assert rec.returncode == 5, err  # the command's own status: its SIGTERM handler ran
+    assert marker.read_text() == f"term {signal.SIGTERM.value}\n"
+    assert "work" in out.read_text()
+    assert child not in processes(parent=os.getpid()) and not os.path.exists(f"/proc/{child}/cmdline") or \
+        open(f"/proc/{child}/cmdline").read() == "", "the command must be reaped"
+
+
+def test_sighup_in_launch_mode_ends_the_command_by_that_signal(tmp_path):
+    out = tmp_path / "h.collapsed"
+    rec, child, _ = _recorder_and_child(["-o", str(out), "--", sys.executable, SHUTDOWN, "plain", "marker", "30"],
+                                        tmp_path)
+    rec.send_signal(signal.SIGHUP)
+    _, err = rec.communicate(timeout=30)
+    assert rec.returncode == 128 + signal.SIGHUP, err
+    assert "work" in out.read_text()
+
+
+def test_ctrl_c_to_the_whole_job_gives_the_commands_status_and_no_traceback(tmp_path):
+    """As a terminal's Ctrl-C does: SIGINT to the process group of dziura and its command."""
+    out = tmp_path / "c.collapsed"
+    rec, _, marker = _recorder_and_child(["-o", str(out), "--", sys.executable, SHUTDOWN, "int7", "marker", "30"],
+                                         tmp_path, start_new_session=True)
+    time.sleep(0.3)
+    os.killpg(rec.pid, signal.SIGINT)
+    _, err = rec.communicate(timeout=30)
+    assert rec.returncode == 7, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert marker.read_text().startswith("int ") and "work" in out.read_text()
+
+
+def test_sigint_to_dziura_alone_is_passed_on_not_sigkill(tmp_path):
+    out = tmp_path / "i.collapsed"
+    rec, _, marker = _recorder_and_child(["-o", str(out), "--", sys.executable, SHUTDOWN, "int7", "marker", "30"],
+                                         tmp_path)
+    rec.send_signal(signal.SIGINT)
+    _, err = rec.communicate(timeout=30)
+    assert rec.returncode == 7, err
+    assert marker.read_text() == f"int {signal.SIGINT.value}\n", "the command's handler must run"
+
+
+def test_duration_ends_the_command_with_sigterm_first(tmp_path):
+    out = tmp_path / "d.collapsed"
+    r = dz("record", "-r", "200", "-d", "1", "-o", out, "--", sys.executable, SHUTDOWN, "term", "marker", "30",
+           cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "marker").read_text() == f"term {signal.SIGTERM.value}\n", "SIGTERM handler must run"
+    assert "SIGKILL" not in r.stderr and "work" in out.read_text()
+
+
+def test_a_command_that_ignores_signals_is_killed_after_the_grace(tmp_path):
+    out = tmp_path / "s.collapsed"
+    start = time.monotonic()
+    r = dz("record", "-r", "200", "-d", "1", "--grace", "0.5", "-o", out, "--", sys.executable, SHUTDOWN,
+           "stubborn", "marker", "60", cwd=tmp_path)
+    assert time.monotonic() - start < 30
+    assert r.returncode == 0, r.stderr
+    assert "sent SIGKILL" in r.stderr and "work" in out.read_text()
+    assert not processes(cmdline_part=f"{SHUTDOWN} stubborn marker 60")
+
+
+def test_a_short_program_always_passes_its_status(tmp_path):
+    """D4: 6 of 20 runs used to say 'process N has exited' and exit 1."""
+    for _ in range(20):
+        r = dz("record", "-f", "collapsed", "-o", tmp_path / "p.collapsed", "--", sys.executable, "-c",
+               "import sys; sys.exit(4)")
+        assert r.returncode == 4, r.stderr
+        assert "Traceback" not in r.stderr
+
+
+def test_a_command_killed_by_a_signal_gives_128_plus_n(tmp_path):
+    code = "import os, signal, time\nend = time.time() + 1\nwhile time.time() < end: pass\nos.kill(os.getpid(), signal.SIGUSR2)"
+    r = dz("record", "-f", "collapsed", "-o", tmp_path / "k.collapsed", "--", sys.executable, "-c", code)
+    assert r.returncode == 128 + signal.SIGUSR2, r.stderr
+
+
+def test_run_writes_where_the_output_was_typed(tmp_path):
+    """D6: cProfile makes -o absolute before the program runs; a program that changes directory
+    (or removes the one it is in) must not move or lose the profile."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "chd.py").write_text("import os\nos.chdir('sub')\n")
+    (tmp_path / "chd2.py").write_text("import os\nos.mkdir('gone'); os.chdir('gone'); os.rmdir('../gone')\n")
+    assert dz("run", "-o", "rel.prof", "chd.py", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "rel.prof").exists() and not (tmp_path / "sub" / "rel.prof").exists()
+    r = dz("run", "-o", "rel2.prof", "chd2.py", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "rel2.prof").exists()
+    # cProfile's own command line, without `run`, does the same.
+    assert dz("-o", "rel3.prof", "chd.py", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "rel3.prof").exists()
+
+
+def test_flame_graph_is_well_formed_xml_with_control_characters_in_names(tmp_path):
+    """D7: NUL, ESC and form feed in a function name made the SVG ill-formed."""
+    (tmp_path / "ctl.py").write_text(
+        "ns = {}\n"
+        "exec('def f():\\n    return sum(range(200000))', ns)\n"
+        "f = ns['f']; f.__code__ = f.__code__.replace(co_name='nul\\x00byte', co_qualname='esc\\x1b[31m\\x0cff')\n"
+        "for _ in range(20): f()\n"
+    )
+    r = dz("run", "-f", "flamegraph", "-o", "ctl.svg", "ctl.py", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = xml.dom.minidom.parse(str(tmp_path / "ctl.svg"))
+    titles = [t.firstChild.data for t in doc.getElementsByTagName("title") if t.firstChild]
+    assert any("esc\ufffd[31m\ufffdff" in t or "nul\ufffdbyte" in t for t in titles), titles
+
+
+def _rows(text):
+    return [line for line in text.splitlines() if "ok.py" in line or "{" in line]
+
+
+def test_limits_follow_pstats(tmp_path):
+    """D8: pstats lists every row for a negative or huge count; a fraction must be in [0, 1]."""
+    (tmp_path / "ok.py").write_text("def f(n): return sum(i*i for i in range(n))\nfor _ in range(20): f(10000)\n")
+    every = _rows(dz("run", "ok.py", cwd=tmp_path).stdout)
+    assert len(every) >= 3
+    for limit in ("-5", "99999999999999999999"):
+        r = dz("run", "-l", limit, "ok.py", cwd=tmp_path)
+        assert r.returncode == 0 and len(_rows(r.stdout)) == len(every), (limit, r.stdout)
+    r = dz("run", "-l", "1.5", "ok.py", cwd=tmp_path)
+    assert r.returncode == 2 and "between 0 and 1" in r.stderr
+    code = (
+        "import dziura, io, contextlib\n"
+        "def w(): sorted([3, 1, 2])\n"
+        "p = dziura.Profile(); p.enable(); w(); p.disable()\n"
+        "for limit in (-5, 10**20, None):\n"
+        "    out = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(out):\n"
+        "        p.print_stats('tottime', *([] if limit is None else [limit]))\n"
+        "    print(sum('sorted' in line for line in out.getvalue().splitlines()))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "1", "1"], r.stdout
