@@ -258,3 +258,30 @@ def test_limits_follow_pstats(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "1", "1"], r.stdout
+
+
+@pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed (scripts/setup.sh installs it on the host)")
+def test_ctrl_c_on_a_real_terminal_reaches_the_command_once(tmp_path):
+    """On a terminal the command's group is the foreground while it runs, as a shell's job: Ctrl-C
+    goes to it (its handler runs once), dziura writes the recording and passes its status on,
+    and the terminal comes back to the shell."""
+    session = f"dziura-ctrlc-{os.getpid()}"
+    out = tmp_path / "tty.collapsed"
+    cmd = " ".join([*DZIURA, "record", "-r", "200", "-o", str(out), "--", sys.executable, SHUTDOWN, "int7",
+                    str(tmp_path / "marker"), "30"])
+    script = tmp_path / "job.sh"
+    script.write_text(f"{cmd}\necho rc=$? > {tmp_path / 'rc'}\nsleep 30\n")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", f"bash {script}"], check=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "marker.started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
+        while not (tmp_path / "rc").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (tmp_path / "rc").read_text().strip() == "rc=7"
+        assert (tmp_path / "marker").read_text() == f"int {signal.SIGINT.value}\n"
+        assert "work" in out.read_text()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -3,8 +3,14 @@
 //! period, then SIGTERM, waits again, then SIGKILL; each signal goes to the command and every
 //! process it started (as the terminal signals a whole foreground job). A second stop signal to
 //! dziura skips the waiting. The status passed on is the command's own, 128+N for a signal.
+//!
+//! The command runs in its own process group, so a signal sent to dziura's group (a script's
+//! `kill -INT -PGID`, `timeout`) reaches it once, through dziura, never twice. When dziura
+//! runs in the terminal's foreground, the command's group becomes the foreground while it runs
+//! (as a shell does for a job): it reads the terminal and gets Ctrl-C itself, and dziura then
+//! sees it exit and passes its status on.
 
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -15,6 +21,30 @@ pub struct Launched {
     child: Child,
     pub pid: i32,
     status: Option<ExitStatus>,
+    /// The terminal was handed to the command's group and must come back to dziura's.
+    terminal: bool,
+}
+
+/// Makes `group` the foreground process group of the terminal on stdin. SIGTTOU is blocked
+/// around the call: a background process may then take the terminal (what shells do).
+fn give_terminal(group: libc::pid_t) {
+    // SAFETY: signal mask and tcsetpgrp calls on stdin only; all async-signal-safe, so this
+    // may also run between fork and exec.
+    unsafe {
+        let mut block: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut block);
+        libc::sigaddset(&mut block, libc::SIGTTOU);
+        libc::sigprocmask(libc::SIG_BLOCK, &block, &mut old);
+        libc::tcsetpgrp(0, group);
+        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+}
+
+/// dziura owns the terminal's foreground (so a launched command should have it instead).
+fn in_foreground() -> bool {
+    // SAFETY: plain queries on stdin.
+    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
 }
 
 /// The shell's exit status for a process status: its code, or 128+N for signal N.
@@ -29,11 +59,24 @@ impl Launched {
         let (program, args) = command
             .split_first()
             .ok_or_else(|| std::io::Error::other("no command given"))?;
-        let child = Command::new(program).args(args).spawn()?;
+        let terminal = in_foreground();
+        let mut command = Command::new(program);
+        command.args(args).process_group(0);
+        if terminal {
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                command.pre_exec(|| {
+                    give_terminal(libc::getpid());
+                    Ok(())
+                });
+            }
+        }
+        let child = command.spawn()?;
         Ok(Launched {
             pid: child.id() as i32,
             child,
             status: None,
+            terminal,
         })
     }
 
@@ -42,7 +85,17 @@ impl Launched {
         if self.status.is_none() {
             self.status = self.child.try_wait().ok().flatten();
         }
+        self.reclaim_terminal();
         self.status.map(exit_code)
+    }
+
+    /// Takes the terminal back once the command has exited.
+    fn reclaim_terminal(&mut self) {
+        if self.terminal && self.status.is_some() {
+            self.terminal = false;
+            // SAFETY: getpgrp has no preconditions.
+            give_terminal(unsafe { libc::getpgrp() });
+        }
     }
 
     /// Waits for the command to exit (it has, or is about to) and returns its status.
@@ -50,20 +103,23 @@ impl Launched {
         if let Some(code) = self.exited() {
             return code;
         }
-        match self.child.wait() {
+        let code = match self.child.wait() {
             Ok(s) => {
                 self.status = Some(s);
                 exit_code(s)
             }
             Err(_) => 1,
-        }
+        };
+        self.reclaim_terminal();
+        code
     }
 
     /// Sends `signal` to the command and every process it started.
     fn signal_all(&self, signal: libc::c_int) {
-        let mut pids = crate::descendants(self.pid);
-        pids.push(self.pid);
-        for pid in pids {
+        // The command's group (what it started and kept there), then anything that left it.
+        // SAFETY: kill takes plain integers; a group or pid that is gone only gives ESRCH.
+        unsafe { libc::kill(-self.pid, signal) };
+        for pid in crate::descendants(self.pid) {
             // SAFETY: kill takes plain integers; a pid that is gone only gives ESRCH.
             unsafe { libc::kill(pid, signal) };
         }
@@ -125,13 +181,15 @@ impl Launched {
                 grace.as_secs_f64()
             );
         }
-        match self.child.wait() {
+        let code = match self.child.wait() {
             Ok(s) => {
                 self.status = Some(s);
                 exit_code(s)
             }
             Err(_) => 128 + libc::SIGKILL,
-        }
+        };
+        self.reclaim_terminal();
+        code
     }
 }
 
@@ -140,7 +198,14 @@ impl Drop for Launched {
     fn drop(&mut self) {
         if self.exited().is_none() {
             self.signal_all(libc::SIGKILL);
-            let _ = self.child.wait();
+            if let Ok(s) = self.child.wait() {
+                self.status = Some(s);
+            }
+        }
+        if self.terminal {
+            self.terminal = false;
+            // SAFETY: getpgrp has no preconditions.
+            give_terminal(unsafe { libc::getpgrp() });
         }
     }
 }
