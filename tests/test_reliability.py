@@ -285,3 +285,35 @@ def test_ctrl_c_on_a_real_terminal_reaches_the_command_once(tmp_path):
         assert "work" in out.read_text()
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_an_idle_target_says_why_nothing_was_kept(tmp_path):
+    """B25: an idle target used to end in 'the profile holds no samples' with no hint."""
+    code = "import time; open('marker.started', 'w').close(); time.sleep(30)"
+    r = dz("record", "-r", "200", "-d", "1", "-o", tmp_path / "idle.svg", "--", sys.executable, "-c", code,
+           cwd=tmp_path)
+    assert r.returncode != 0 and "add --idle" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    r = dz("record", "-r", "200", "-d", "1", "--thread", "NoSuchThread", "-o", tmp_path / "t.svg", "--",
+           sys.executable, SHUTDOWN, "plain", "marker", "30", cwd=tmp_path)
+    assert "no thread matched --thread NoSuchThread" in r.stderr, r.stderr
+
+
+def test_root_without_cap_sys_ptrace_is_not_told_to_run_as_root():
+    """B2: root reading a process it may not read was told to 'run dziura as root'."""
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv (util-linux)")
+    code = ("import ctypes, time\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0\n"
+            "print('ready', flush=True)\ntime.sleep(60)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        r = subprocess.run(["setpriv", "--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace", *DZIURA, "dump",
+                            "--pid", str(p.pid)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert "without CAP_SYS_PTRACE" in r.stderr and "run dziura as root" not in r.stderr, r.stderr
+    finally:
+        p.kill()
+        p.wait()

@@ -469,7 +469,27 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     let profile = recorder.into_profile(meta, opts.timeline);
     let total = profile.samples.as_ref().map(|s| s.total()).unwrap_or(0);
     // Written before the command is ended: a slow or stuck exit never costs the recording.
-    let written = periodic_error.map_or_else(|| write_to(&profile), Err);
+    let written = periodic_error
+        .map_or_else(|| write_to(&profile), Err)
+        .map_err(|e| {
+            if total > 0 || progress.samples == 0 {
+                return e;
+            }
+            // Samples were taken but none kept: say which option left them out.
+            let why = match (&args.thread, args.main_thread, args.gil, args.idle) {
+                (Some(t), ..) => format!("no thread matched --thread {t}"),
+                (None, true, ..) => "the main thread was never running".into(),
+                (None, false, true, _) => "no thread held the GIL while running".into(),
+                (None, false, false, false) => {
+                    "every thread was waiting (sleeping, blocked on I/O or a lock); add --idle to keep waiting threads".into()
+                }
+                _ => "no thread had a Python stack".into(),
+            };
+            Fail(
+                e.0,
+                format!("{}: {} samples taken, no stack kept: {why}", e.1, progress.samples),
+            )
+        });
     let signal = stop.received();
     let status = child.as_mut().map(|c| match (stopped, signal) {
         (Stopped::TargetExited, _) => c.wait(),

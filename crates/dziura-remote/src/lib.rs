@@ -51,6 +51,22 @@ impl RemoteError {
 
 /// What to change so that `pid` can be read, from who runs it, who runs dziura and the Yama
 /// ptrace setting: the same user (and `ptrace_scope` 0), or root / `CAP_SYS_PTRACE`.
+/// Whether this process has CAP_SYS_PTRACE (bit 19 of its effective capabilities).
+fn has_cap_sys_ptrace() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let hex = s
+                .lines()
+                .find(|l| l.starts_with("CapEff:"))?
+                .split_whitespace()
+                .nth(1)?
+                .to_string();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << 19) != 0)
+}
+
 pub fn permission_hint(pid: i32) -> String {
     let target = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -68,6 +84,17 @@ pub fn permission_hint(pid: i32) -> String {
         None => "no Yama here".into(),
     };
     let root = "or run dziura as root / with CAP_SYS_PTRACE (sudo; docker: --cap-add SYS_PTRACE)";
+    if me == 0 {
+        // Root already: what is missing is the capability, or the target is outside our reach.
+        return if has_cap_sys_ptrace() {
+            format!(
+                "dziura runs as root with CAP_SYS_PTRACE, so the kernel protects this process                  (another user namespace or container, a kernel thread, or a security module;                  kernel.yama.ptrace_scope {scope_now})"
+            )
+        } else {
+            "dziura runs as root without CAP_SYS_PTRACE (a container? docker: --cap-add              SYS_PTRACE; kubernetes: securityContext.capabilities.add SYS_PTRACE)"
+                .to_string()
+        };
+    }
     match target {
         Some(t) if t != me => format!(
             "it runs as uid {t} and dziura as uid {me}: run dziura as the same user (with \
