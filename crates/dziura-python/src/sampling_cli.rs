@@ -147,7 +147,7 @@ fn remote(e: RemoteError) -> Fail {
 /// read again at once, up to this many times, before attaching gives up on it.
 const ATTACH_REREADS: u32 = 1000;
 
-fn attach(pid: i32, wait: Duration) -> Result<Spy, Fail> {
+fn attach(pid: i32, wait: Duration) -> Result<Spy, RemoteError> {
     let start = Instant::now();
     let mut spy = None;
     let mut rereads = 0;
@@ -174,15 +174,15 @@ fn attach(pid: i32, wait: Duration) -> Result<Spy, Fail> {
                 | RemoteError::Exited(_)
                 | RemoteError::PermissionDenied(..)
                 | RemoteError::Unsupported(_)),
-            ) => return Err(remote(e)),
-            Err(e) if start.elapsed() >= wait => return Err(remote(e)),
+            ) => return Err(e),
+            Err(e) if start.elapsed() >= wait => return Err(e),
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
 }
 
 pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
-    let mut spy = attach(args.pid, Duration::from_millis(200))?;
+    let mut spy = attach(args.pid, Duration::from_millis(200)).map_err(remote)?;
     spy.blocking = args.blocking;
     // A stack that changed while it was read is read again (a running target moves on within
     // microseconds); only a target that never holds still for one read fails.
@@ -331,17 +331,19 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         Ok(s) => s,
         Err(e) => {
             let Some(c) = child.as_mut() else {
-                return Err(e);
+                return Err(remote(e));
             };
-            // A short program can exit before the first sample: its status is the answer.
-            if let Some(code) = c.exited() {
+            // A short program can exit before the first sample: its status is the answer (a
+            // process that is exiting has no memory left to read before it can be waited for).
+            let exiting = matches!(e, RemoteError::Exited(_) | RemoteError::NoSuchProcess(_));
+            if let Some(code) = c.exited().or_else(|| exiting.then(|| c.wait())) {
                 eprintln!(
                     "dziura: the program exited (status {code}) before any sample was taken; nothing written"
                 );
                 return Ok(code);
             }
             c.end(Some(libc::SIGTERM), grace, &stop);
-            return Err(e);
+            return Err(remote(e));
         }
     };
     if spy.is_none() {
@@ -667,7 +669,7 @@ impl Drop for RawTerminal {
 
 /// `dziura top`: a live view of where the target spends its time, like `top` for functions.
 pub fn top(py: Python<'_>, args: TopArgs) -> Result<i32, Fail> {
-    let mut spy = attach(args.pid, Duration::from_millis(200))?;
+    let mut spy = attach(args.pid, Duration::from_millis(200)).map_err(remote)?;
     let pid = args.pid;
     let filter = match &args.thread {
         Some(t) => ThreadFilter::Named(t.clone()),

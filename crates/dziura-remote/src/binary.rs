@@ -57,6 +57,13 @@ pub fn find(process: &Process, maps: &[Mapping]) -> Result<Interpreter, RemoteEr
     if maps.is_empty() || is_zombie(process.pid) {
         return Err(RemoteError::Exited(process.pid));
     }
+    // A process we may not trace (not dumpable, another user) hides its executable: that is a
+    // permission to change, not a process that is not Python.
+    if let Err(e) = std::fs::read_link(format!("/proc/{}/exe", process.pid)) {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            return Err(RemoteError::permission_denied(process.pid));
+        }
+    }
     Err(RemoteError::NotPython(process.pid, process.cmdline()))
 }
 
