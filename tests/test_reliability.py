@@ -95,14 +95,6 @@ def _recorder_and_child(args, tmp_path, **popen):
     return rec, children[0], marker
 
 
-def _gone(pid):
-    try:
-        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state in ("Z", "X") and False
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_sigterm_and_sighup_write_the_recording_when_attached(target, tmp_path, sig):
     p = target("deep", 2, 30)
@@ -128,8 +120,7 @@ def test_sigterm_in_launch_mode_passes_on_and_returns_the_commands_status(tmp_pa
     assert rec.returncode == 5, err  # the command's own status: its SIGTERM handler ran
     assert marker.read_text() == f"term {signal.SIGTERM.value}\n"
     assert "work" in out.read_text()
-    assert child not in processes(parent=os.getpid()) and not os.path.exists(f"/proc/{child}/cmdline") or \
-        open(f"/proc/{child}/cmdline").read() == "", "the command must be reaped"
+    assert not os.path.exists(f"/proc/{child}"), "the command must be ended and reaped"
 
 
 def test_sighup_in_launch_mode_ends_the_command_by_that_signal(tmp_path):
