@@ -280,9 +280,15 @@ def test_ctrl_c_on_a_real_terminal_reaches_the_command_once(tmp_path):
 
 def test_an_idle_target_says_why_nothing_was_kept(tmp_path):
     """B25: an idle target used to end in 'the profile holds no samples' with no hint."""
-    code = "import time; open('marker.started', 'w').close(); time.sleep(30)"
-    r = dz("record", "-r", "200", "-d", "1", "-o", tmp_path / "idle.svg", "--", sys.executable, "-c", code,
-           cwd=tmp_path)
+    # Attached once it sleeps: a launched program would be running while it starts up.
+    idle = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert idle.stdout.readline().strip() == "ready"
+        r = dz("record", "--pid", idle.pid, "-r", "200", "-d", "1", "-o", tmp_path / "idle.svg", cwd=tmp_path)
+    finally:
+        idle.kill()
+        idle.wait()
     assert r.returncode != 0 and "add --idle" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     r = dz("record", "-r", "200", "-d", "1", "--thread", "NoSuchThread", "-o", tmp_path / "t.svg", "--",
