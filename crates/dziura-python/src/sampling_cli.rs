@@ -342,7 +342,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
                 );
                 return Ok(code);
             }
-            c.end(Some(libc::SIGTERM), grace, &stop);
+            c.end(libc::SIGTERM, grace, &stop);
             return Err(remote(e));
         }
     };
@@ -495,10 +495,9 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     let signal = stop.received();
     let status = child.as_mut().map(|c| match (stopped, signal) {
         (Stopped::TargetExited, _) => c.wait(),
-        // The terminal sent the signal to the whole job: the command has it already.
-        (Stopped::Asked, Some(r)) if r.from_terminal => c.end(None, grace, &stop),
-        (Stopped::Asked, Some(r)) => c.end(Some(r.signal), grace, &stop),
-        (_, _) => c.end(Some(libc::SIGTERM), grace, &stop),
+        // The command runs in its own process group: a signal to dziura reached only dziura.
+        (Stopped::Asked, Some(r)) => c.end(r.signal, grace, &stop),
+        (_, _) => c.end(libc::SIGTERM, grace, &stop),
     });
     written?;
     let why = match (stopped, signal) {

@@ -140,25 +140,20 @@ impl Launched {
         self.exited().is_some()
     }
 
-    /// Ends the command by the rule above and returns its exit status. `first` is the signal to
-    /// send first (None when the command has it already, as after Ctrl-C on a terminal).
-    pub fn end(&mut self, first: Option<libc::c_int>, grace: Duration, stop: &StopSignals) -> i32 {
+    /// Ends the command by the rule above and returns its exit status: `first`, then SIGTERM
+    /// (once, if `first` was SIGTERM), each followed by the grace, then SIGKILL.
+    pub fn end(&mut self, first: libc::c_int, grace: Duration, stop: &StopSignals) -> i32 {
         if let Some(code) = self.exited() {
             return code;
         }
         let count = stop.received().map_or(0, |r| r.count);
-        let mut steps = Vec::new();
-        match first {
-            Some(libc::SIGTERM) | None => {}
-            Some(s) => steps.push(s),
-        }
-        steps.push(libc::SIGTERM);
-        if first.is_none() && self.wait_for_exit(grace, stop, count) {
-            // The command had the signal already and exited within its grace.
-            return self.exited().unwrap_or(0);
-        }
+        let steps: &[libc::c_int] = if first == libc::SIGTERM {
+            &[libc::SIGTERM]
+        } else {
+            &[first, libc::SIGTERM]
+        };
         let mut hurried = false;
-        for s in steps {
+        for &s in steps {
             self.signal_all(s);
             if self.wait_for_exit(grace, stop, count) {
                 return self.exited().unwrap_or(0);

@@ -3,22 +3,18 @@
 //! The handlers in place before (Python's own SIGINT handler among them) come back on drop, and
 //! the signal is consumed: no `KeyboardInterrupt` surfaces in the interpreter that runs dziura.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 /// The signals that end a recording.
 pub const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 static LAST: AtomicI32 = AtomicI32::new(0);
-static FROM_TERMINAL: AtomicBool = AtomicBool::new(false);
 static COUNT: AtomicU32 = AtomicU32::new(0);
 
 /// A stop signal that arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Received {
     pub signal: libc::c_int,
-    /// Sent by the terminal (Ctrl-C, a hangup): the kernel sent it to the whole foreground
-    /// process group, so a launched command has it already.
-    pub from_terminal: bool,
     /// How many stop signals came so far (a second one means "now").
     pub count: u32,
 }
@@ -28,14 +24,8 @@ pub struct StopSignals {
     saved: Vec<(libc::c_int, libc::sigaction)>,
 }
 
-extern "C" fn on_stop(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO; only atomics are touched.
-    let code = if info.is_null() {
-        0
-    } else {
-        unsafe { (*info).si_code }
-    };
-    FROM_TERMINAL.store(code == libc::SI_KERNEL, Ordering::Relaxed);
+extern "C" fn on_stop(signal: libc::c_int) {
+    // Only atomics are touched: async-signal-safe.
     LAST.store(signal, Ordering::Relaxed);
     COUNT.fetch_add(1, Ordering::Release);
 }
@@ -51,7 +41,7 @@ impl StopSignals {
             unsafe {
                 let mut new: libc::sigaction = std::mem::zeroed();
                 new.sa_sigaction = on_stop as *const () as libc::sighandler_t;
-                new.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+                new.sa_flags = libc::SA_RESTART;
                 libc::sigemptyset(&mut new.sa_mask);
                 let mut old: libc::sigaction = std::mem::zeroed();
                 if libc::sigaction(sig, &new, &mut old) == 0 {
@@ -67,7 +57,6 @@ impl StopSignals {
         let count = COUNT.load(Ordering::Acquire);
         (count > 0).then(|| Received {
             signal: LAST.load(Ordering::Relaxed),
-            from_terminal: FROM_TERMINAL.load(Ordering::Relaxed),
             count,
         })
     }
