@@ -103,15 +103,17 @@ impl Launched {
         if let Some(code) = self.exited() {
             return code;
         }
-        let code = match self.child.wait() {
-            Ok(s) => {
-                self.status = Some(s);
-                exit_code(s)
-            }
-            Err(_) => 1,
-        };
+        self.reap().unwrap_or(1)
+    }
+
+    /// Blocks until the command exits, reaps it and takes the terminal back; None if the wait
+    /// itself failed.
+    fn reap(&mut self) -> Option<i32> {
+        if let Ok(s) = self.child.wait() {
+            self.status = Some(s);
+        }
         self.reclaim_terminal();
-        code
+        self.status.map(exit_code)
     }
 
     /// Sends `signal` to the command and every process it started.
@@ -176,15 +178,7 @@ impl Launched {
                 grace.as_secs_f64()
             );
         }
-        let code = match self.child.wait() {
-            Ok(s) => {
-                self.status = Some(s);
-                exit_code(s)
-            }
-            Err(_) => 128 + libc::SIGKILL,
-        };
-        self.reclaim_terminal();
-        code
+        self.reap().unwrap_or(128 + libc::SIGKILL)
     }
 }
 
@@ -193,10 +187,9 @@ impl Drop for Launched {
     fn drop(&mut self) {
         if self.exited().is_none() {
             self.signal_all(libc::SIGKILL);
-            if let Ok(s) = self.child.wait() {
-                self.status = Some(s);
-            }
+            self.reap();
         }
+        // Even when the wait failed, the terminal goes back to dziura's group.
         if self.terminal {
             self.terminal = false;
             // SAFETY: getpgrp has no preconditions.
