@@ -43,6 +43,9 @@ first=${versions%% *}
 in_env "$first" env PYO3_PYTHON="$root/.venv/$first/bin/python" CARGO_TARGET_DIR="$root/target/py$first" \
     cargo test --workspace --release
 
+echo "== cargo fuzz (every reader, scripts/fuzz.sh)"
+scripts/fuzz.sh
+
 for ver in $versions; do
     echo "== pytest (CPython $ver)"
     in_env "$ver" "$root/.venv/$ver/bin/python" -m pytest -q -p no:cacheprovider tests

@@ -314,3 +314,42 @@ def test_root_without_cap_sys_ptrace_is_not_told_to_run_as_root():
     finally:
         p.kill()
         p.wait()
+
+
+DEEP = """import sys
+sys.setrecursionlimit(25_000)
+def down(n):
+    return down(n - 1) if n else sum(range(1000))
+down(10_000)
+"""
+
+
+def test_deep_recursion_gives_bounded_collapsed_stacks_and_trees(tmp_path):
+    """C2 and A21: a 10,000-deep recursion wrote 800 MB of folded stacks and a 37 MB tree."""
+    (tmp_path / "deep.py").write_text(DEEP)
+    r = dz("run", "-f", "collapsed", "-o", "deep.txt", "deep.py", cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    folded = (tmp_path / "deep.txt").read_text()
+    assert len(folded) < 8 << 20, len(folded)
+    assert "[deeper frames cut: dziura keeps 512 levels]" in folded
+    assert max(line.count(";") for line in folded.splitlines()) == 512
+    r = dz("run", "--timeline", "-o", "deep.dziura", "deep.py", cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    tree = dz("show", "deep.dziura", "--tree", "--all", cwd=tmp_path)
+    assert tree.returncode == 0, tree.stderr
+    assert len(tree.stdout) < 1 << 20, len(tree.stdout)
+    assert "deeper calls cut at 100 levels" in tree.stdout
+
+
+@pytest.mark.parametrize("command", ["show", "diff"])
+def test_readers_refuse_what_is_not_a_profile_from_its_first_bytes(tmp_path, command):
+    """A20: /dev/zero was read until memory ran out, a 1 GB log read whole before the error."""
+    log = tmp_path / "big.log"
+    with open(log, "w") as f:
+        f.write("2026-12-02 12:00:00 INFO request served in 3 ms\n" * 200_000)
+    for path in ["/dev/zero", str(log)]:
+        args = [command, path] + ([path] if command == "diff" else [])
+        r = dz(*args, timeout=20)
+        assert r.returncode == 1, r.stderr
+        assert_one_clear_error(r)
+        assert "not a dziura or pstats profile" in r.stderr, r.stderr

@@ -15,6 +15,7 @@
 //! accepts both.
 
 use std::io::{Read, Write};
+use std::path::Path;
 
 use dziura_model::{Profile, ThreadProfile};
 use flate2::read::GzDecoder;
@@ -61,9 +62,72 @@ pub fn is_dziura(data: &[u8]) -> bool {
 }
 
 /// Whether `data` starts as a pstats file does: a marshalled dict (`{`, possibly flagged as a
-/// reference).
+/// reference) whose first key is a tuple (`(` or a small tuple `)`, either flagged), or that is
+/// empty (`0` ends it). A JSON object or any other text starting with `{` is not one.
 pub fn looks_like_pstats(data: &[u8]) -> bool {
     matches!(data.first(), Some(b'{') | Some(0xfb))
+        && matches!(
+            data.get(1).map(|b| b & 0x7f),
+            None | Some(b'(') | Some(b')') | Some(b'0')
+        )
+}
+
+/// How many bytes of a file are read to tell whether it is a profile, before the rest is read.
+const HEADER_BYTES: usize = 4096;
+
+/// Why a saved profile's bytes could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// The whole of a saved profile, read only once its first bytes show it is one: a dziura file,
+/// a pstats file, or (where `text_ok`, for folded stacks) text whose first line ends in a
+/// count. A file that is neither (a log, a core dump, `/dev/zero`) is refused after 4 KiB
+/// instead of being read whole first.
+pub fn read_path(path: &Path, text_ok: bool) -> Result<Vec<u8>, ReadError> {
+    let mut file = std::fs::File::open(path)?;
+    let mut data = Vec::with_capacity(HEADER_BYTES);
+    (&mut file)
+        .take(HEADER_BYTES as u64)
+        .read_to_end(&mut data)?;
+    let known = is_dziura(data.as_slice())
+        || looks_like_pstats(&data)
+        || (text_ok && looks_like_folded(&data));
+    if !known {
+        return Err(FileError::Unknown.into());
+    }
+    file.read_to_end(&mut data)?;
+    Ok(data)
+}
+
+/// Whether the first bytes of a file can be folded stacks: UTF-8 text without NUL whose first
+/// line, where it is complete, ends with a space and a count.
+fn looks_like_folded(head: &[u8]) -> bool {
+    let text = match std::str::from_utf8(head) {
+        Ok(t) => t,
+        // A character cut by the header's end is fine; a byte that is not UTF-8 is not.
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).expect("valid up to here")
+        }
+        Err(_) => return false,
+    };
+    if text.contains('\0') {
+        return false;
+    }
+    let text = text.trim_start();
+    match text.split_once('\n') {
+        Some((first, _)) => first
+            .trim_end()
+            .rsplit_once(' ')
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+        // One line longer than the header (a deep stack), or nothing but blanks: the reader
+        // decides.
+        None => !text.is_empty(),
+    }
 }
 
 /// Reads a dziura file.
@@ -161,6 +225,44 @@ pub fn read_any(data: &[u8]) -> Result<Profile, FileError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn read_path_refuses_what_is_not_a_profile_from_its_header() {
+        let dir = std::env::temp_dir().join(format!("dziura-file-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases: [(&str, &[u8], bool, bool); 7] = [
+            ("json", b"{\"a\": 1}", false, false),
+            ("log", b"2026-12-02 INFO started\nmore\n", true, false),
+            ("zeros", &[0u8; 10_000], true, false),
+            ("folded", b"main (a.py:1);f (a.py:2) 12\n", true, true),
+            (
+                "folded-not-asked",
+                b"main (a.py:1);f (a.py:2) 12\n",
+                false,
+                false,
+            ),
+            ("pstats", b"{)\x03", false, true),
+            ("dziura", b"DZIURA\x00\x01\x02\x00\x00\x00", false, true),
+        ];
+        for (name, bytes, text_ok, wanted) in cases {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let got = read_path(&path, text_ok);
+            assert_eq!(got.is_ok(), wanted, "{name}: {got:?}");
+            if let Ok(data) = got {
+                assert_eq!(data, bytes, "{name}");
+            }
+        }
+        let gone = read_path(&dir.join("missing"), false).unwrap_err();
+        assert!(matches!(gone, ReadError::Io(_)), "{gone}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dev_zero_is_refused_without_reading_it_all() {
+        let e = read_path(Path::new("/dev/zero"), true).unwrap_err();
+        assert!(matches!(e, ReadError::File(FileError::Unknown)), "{e}");
+    }
+
     use super::*;
     use dziura_model::{
         CallEvent, CallGraph, CallStats, CallTimeline, Frame, FuncKey, Metadata, Samples,

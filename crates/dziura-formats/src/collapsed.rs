@@ -49,6 +49,28 @@ pub fn frame_text(frame: &Frame, opts: &CollapsedOptions) -> String {
     sanitize(&text)
 }
 
+/// The deepest stack written whole: frames below this depth are folded into one
+/// [`DEEPER_FRAMES_CUT`] frame, so a 10,000-deep recursion gives a few MB of stacks instead of a
+/// line per prefix with up to 10,000 frames each (quadratic: 800 MB), and the flame graph drawn
+/// from them stays as small as what it can show.
+pub const MAX_DEPTH: usize = 512;
+/// The frame that stands for every frame below [`MAX_DEPTH`]; the time or samples spent down
+/// there are all charged to it, so totals do not change.
+pub const DEEPER_FRAMES_CUT: &str = "[deeper frames cut: dziura keeps 512 levels]";
+
+/// The folded text of a stack given root first, cut at [`MAX_DEPTH`] frames (plus a leading
+/// thread frame where there is one).
+fn fold(parts: &[&str], lead: usize) -> String {
+    let keep = lead + MAX_DEPTH;
+    if parts.len() <= keep {
+        return parts.join(";");
+    }
+    let mut text = parts[..keep].join(";");
+    text.push(';');
+    text.push_str(DEEPER_FRAMES_CUT);
+    text
+}
+
 /// `;` separates frames and a line ends the stack, so neither may appear inside a frame.
 fn sanitize(text: &str) -> String {
     text.replace(';', ":").replace(['\n', '\r', '\t'], " ")
@@ -76,12 +98,13 @@ pub fn stacks(
             thread = sanitize(&thread_label(profile.threads.get(st.thread)));
             parts.push(&thread);
         }
+        let lead = parts.len();
         parts.extend(st.frames.iter().map(|&i| names[i as usize].as_str()));
         // A sample with no Python frame has nothing to draw.
         if parts.is_empty() {
             continue;
         }
-        *out.entry(parts.join(";")).or_default() += st.count;
+        *out.entry(fold(&parts, lead)).or_default() += st.count;
     }
     Ok(out.into_iter().collect())
 }
@@ -117,7 +140,7 @@ fn traced_stacks(
         let mut last = tc.events.first().map_or(0, |e| e.time_ns);
         for e in &tc.events {
             if path.len() > base && e.time_ns > last {
-                *ns.entry(path.join(";")).or_default() += e.time_ns - last;
+                *ns.entry(fold(&path, base)).or_default() += e.time_ns - last;
             }
             last = e.time_ns;
             if e.open {
@@ -210,6 +233,47 @@ mod tests {
                 .starts_with("collapsed stacks need a sampling profile"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn deep_recursion_is_cut_with_a_marker_and_keeps_its_total() {
+        use dziura_model::{CallEvent, FuncKey, ThreadCalls};
+        let depth = 10_000u64;
+        let mut events = Vec::new();
+        for i in 0..depth {
+            events.push(CallEvent {
+                func: 0,
+                open: true,
+                time_ns: i * 10,
+            });
+        }
+        for i in 0..depth {
+            events.push(CallEvent {
+                func: 0,
+                open: false,
+                time_ns: depth * 10 + i * 10,
+            });
+        }
+        let mut p = testdata::timed(false);
+        let calls = p.calls.as_mut().unwrap();
+        calls.funcs = vec![FuncKey::python("deep.py", 1, "down")];
+        calls.threads = vec![ThreadCalls { thread: 0, events }];
+        let text = write(&p, &CollapsedOptions::default()).unwrap();
+        assert!(text.len() < 8 << 20, "{} bytes", text.len());
+        let mut total = 0;
+        let mut cut = 0;
+        for line in text.lines() {
+            let (stack, n) = line.rsplit_once(' ').unwrap();
+            total += n.parse::<u64>().unwrap();
+            let frames: Vec<&str> = stack.split(';').collect();
+            assert!(frames.len() <= MAX_DEPTH + 1);
+            if frames.last() == Some(&DEEPER_FRAMES_CUT) {
+                assert_eq!(frames.len(), MAX_DEPTH + 1);
+                cut += 1;
+            }
+        }
+        assert_eq!(cut, 1, "every deeper stack folds into one line");
+        assert_eq!(total, (2 * depth - 1) * 10, "no time lost by the cut");
     }
 
     #[test]

@@ -65,7 +65,7 @@ fn out_format(args: &DiffArgs) -> Result<Out, Fail> {
 /// collapsed`, py-spy). dziura files of sampled runs and folded stacks keep the stacks a flame
 /// graph diff needs.
 fn read_profile(path: &Path) -> Result<dziura_model::Profile, Fail> {
-    let bytes = std::fs::read(path)
+    let bytes = dziura_file::read_path(path, true)
         .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))?;
     match dziura_file::read_any(&bytes) {
         Ok(p) => Ok(p),

@@ -44,7 +44,7 @@ pub struct ShowArgs {
 
 /// Reads a saved profile, with one-line errors.
 fn load(path: &Path) -> Result<Profile, Fail> {
-    let bytes = std::fs::read(path)
+    let bytes = dziura_file::read_path(path, false)
         .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))?;
     dziura_file::read_any(&bytes)
         .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))
@@ -211,6 +211,9 @@ impl Node {
 }
 
 const MAX_LINES: usize = 5000;
+/// The deepest level printed: each level indents by three columns, so without a limit a
+/// 10,000-deep recursion printed 5,000 lines of up to 30,000 columns (37 MB).
+const MAX_DEPTH: usize = 100;
 
 /// The call tree as text: from the stacks for a sampled profile and from the timeline for a
 /// traced one that has it (both exact), else from the caller→callee edges.
@@ -498,6 +501,14 @@ fn print_node(
             _ => "   ",
         }
     );
+    if !kids.is_empty() && next_lead.chars().count() / 3 >= MAX_DEPTH {
+        *lines += 1;
+        let _ = writeln!(
+            out,
+            "{next_lead}└─ ... deeper calls cut at {MAX_DEPTH} levels (their time is in the line above)"
+        );
+        return;
+    }
     let last = kids.len().saturating_sub(1);
     for (i, c) in kids.into_iter().enumerate() {
         let b = if i == last { "└─ " } else { "├─ " };
@@ -596,6 +607,42 @@ mod tests {
         assert!(
             t.contains("{built-in method builtins.exec}  [built-in]"),
             "{t}"
+        );
+    }
+
+    #[test]
+    fn deep_recursion_tree_is_cut_at_a_depth() {
+        let depth = 10_000u64;
+        let mut events = Vec::new();
+        for i in 0..depth {
+            events.push(dziura_model::CallEvent {
+                func: 0,
+                open: true,
+                time_ns: i,
+            });
+        }
+        for i in 0..depth {
+            events.push(dziura_model::CallEvent {
+                func: 0,
+                open: false,
+                time_ns: depth + i,
+            });
+        }
+        let profile = Profile {
+            threads: vec![ThreadProfile::default()],
+            calls: Some(dziura_model::CallTimeline {
+                funcs: vec![FuncKey::python("deep.py", 1, "down")],
+                threads: vec![dziura_model::ThreadCalls { thread: 0, events }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = tree(&profile, &plain(true), &lib);
+        assert!(text.len() < 100_000, "{} bytes", text.len());
+        assert!(text.contains("deeper calls cut at 100 levels"), "{text}");
+        assert_eq!(
+            text.lines().filter(|l| l.contains("down")).count(),
+            MAX_DEPTH
         );
     }
 

@@ -507,7 +507,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
             format!("stopped by {}", signal_name(r.signal))
         }
         (Stopped::Asked, _) => "interrupted".to_string(),
-    };
+    } + &exec_note(&progress);
     let dest = if format == Format::Table && args.output.is_none() {
         "stdout".to_string()
     } else {
@@ -531,6 +531,23 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         (Stopped::Asked, None) => 128 + signal.map_or(libc::SIGINT, |r| r.signal),
         (_, None) => 0,
     })
+}
+
+/// What the summary says of a target that ran `exec` while it was sampled.
+fn exec_note(progress: &dziura_sampler::Progress) -> String {
+    let mut note = String::new();
+    if progress.execs > 0 {
+        let times = match progress.execs {
+            1 => "once".to_string(),
+            n => format!("{n} times"),
+        };
+        note = format!(" (the target ran exec {times}: its new program was read from then on)");
+    }
+    if progress.exec_unreadable {
+        note += " (the target ran exec into a program that is not Python, or not yet \
+                 initialised: nothing was read after it)";
+    }
+    note
 }
 
 fn signal_name(signal: libc::c_int) -> &'static str {

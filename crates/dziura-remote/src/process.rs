@@ -39,6 +39,13 @@ impl Process {
         std::fs::read_link(format!("/proc/{}/exe", self.pid)).ok()
     }
 
+    /// The auxiliary vector the kernel gave the running program: new at every `exec` (it holds
+    /// the program's entry point and the addresses of its randomised stack and vDSO), so a
+    /// change says the process now runs another image and what was read of it is stale.
+    pub fn image(&self) -> Option<Vec<u8>> {
+        std::fs::read(format!("/proc/{}/auxv", self.pid)).ok()
+    }
+
     /// The command line, for titles and errors.
     pub fn cmdline(&self) -> String {
         std::fs::read(format!("/proc/{}/cmdline", self.pid))

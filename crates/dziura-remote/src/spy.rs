@@ -239,6 +239,8 @@ pub struct Spy {
     frame_len: usize,
     code_len: usize,
     thread_len: usize,
+    /// The process's auxiliary vector when attached, to notice an `exec`.
+    image: Option<Vec<u8>>,
 }
 
 impl Spy {
@@ -252,7 +254,9 @@ impl Spy {
         })?;
         let (frame_len, code_len, thread_len) =
             (layout.frame_len(), layout.code_len(), layout.thread_len());
+        let image = process.image();
         Ok(Spy {
+            image,
             process,
             interpreter,
             layout,
@@ -274,6 +278,24 @@ impl Spy {
 
     pub fn pid(&self) -> i32 {
         self.process.pid
+    }
+
+    /// Whether the process has run `exec` since it was attached: its interpreter, layout and
+    /// every cached address belong to the old program, so it must be attached again.
+    pub fn exec_seen(&self) -> bool {
+        self.image
+            .as_ref()
+            .is_some_and(|then| self.process.image().is_some_and(|now| now != *then))
+    }
+
+    /// The same process attached again (after an `exec`), with this reader's settings.
+    pub fn reattach(&self) -> Result<Spy, RemoteError> {
+        let mut s = Spy::attach(self.pid())?;
+        s.threads()?;
+        s.blocking = self.blocking;
+        s.drop_torn = self.drop_torn;
+        s.thread_names = self.thread_names;
+        Ok(s)
     }
 
     /// Whether a thread is on a CPU, from its `/proc` stat file kept open between samples (a

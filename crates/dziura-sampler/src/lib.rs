@@ -63,6 +63,11 @@ pub struct Progress {
     pub late: u64,
     /// Stacks that changed under the read: read again, and given up (left out of their sample).
     pub torn: dziura_remote::spy::TornCounts,
+    /// Times the target ran `exec` and was attached again (its new program read from then on).
+    pub execs: u64,
+    /// The target ran `exec` and its new program could not be read (yet): not Python, or
+    /// still starting when sampling ended.
+    pub exec_unreadable: bool,
 }
 
 /// What stopped the loop.
@@ -337,6 +342,8 @@ pub fn run(
     if opts.subprocesses || root.is_none() {
         children.refresh(pid);
     }
+    // The torn counts of readers replaced after an `exec`.
+    let mut torn_before = dziura_remote::spy::TornCounts::default();
     let stopped = loop {
         if should_stop() {
             break Stopped::Asked;
@@ -348,7 +355,9 @@ pub fn run(
             progress.late += 1;
         }
         let at = Instant::now();
-        match root.as_deref_mut().map(read_with_retry) {
+        // After an `exec` the old reader would read the old program's addresses in the new one.
+        let stale = progress.exec_unreadable;
+        match root.as_deref_mut().filter(|_| !stale).map(read_with_retry) {
             Some(Ok(threads)) => {
                 progress.samples += 1;
                 for t in threads.iter().filter(|t| keep(t, opts, pid, &mut names)) {
@@ -363,7 +372,8 @@ pub fn run(
                 progress.errors += 1;
             }
             // A target that is not Python: a sample is a tick that read its Python descendants.
-            None => progress.samples += u64::from(!children.spies.is_empty()),
+            None if !stale => progress.samples += u64::from(!children.spies.is_empty()),
+            None => {}
         }
         for child in children.spies.iter_mut() {
             let cpid = child.pid();
@@ -382,8 +392,22 @@ pub fn run(
             if !alive(pid) && children.spies.is_empty() {
                 break Stopped::TargetExited;
             }
+            if let Some(r) = root.as_deref_mut() {
+                progress.exec_unreadable |= r.exec_seen();
+                if progress.exec_unreadable {
+                    if let Ok(new) = r.reattach() {
+                        torn_before.reread += r.torn.reread;
+                        torn_before.dropped += r.torn.dropped;
+                        *r = new;
+                        progress.execs += 1;
+                        progress.exec_unreadable = false;
+                    }
+                }
+            }
         }
         progress.torn = torn_total(root.as_deref(), &children);
+        progress.torn.reread += torn_before.reread;
+        progress.torn.dropped += torn_before.dropped;
         progress.elapsed = start.elapsed();
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
@@ -428,8 +452,9 @@ struct Children {
 impl Children {
     fn refresh(&mut self, root: i32) {
         let gone = &mut self.gone_torn;
+        // A child that ran `exec` is dropped here and attached afresh below.
         self.spies.retain(|s| {
-            let keep = alive(s.pid());
+            let keep = alive(s.pid()) && !s.exec_seen();
             if !keep {
                 gone.reread += s.torn.reread;
                 gone.dropped += s.torn.dropped;
