@@ -353,3 +353,62 @@ def test_readers_refuse_what_is_not_a_profile_from_its_first_bytes(tmp_path, com
         assert r.returncode == 1, r.stderr
         assert_one_clear_error(r)
         assert "not a dziura or pstats profile" in r.stderr, r.stderr
+
+
+SPIN = """import sys
+def spin():
+    open(sys.argv[1], "w").close()
+    while True:
+        sum(range(1000))
+spin()
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_run_writes_the_profile_when_stopped_by_sigterm_or_sighup(tmp_path, sig):
+    """C9: `timeout 30 dziura run -o x.prof prog.py` lost everything."""
+    (tmp_path / "spin.py").write_text(SPIN)
+    p = subprocess.Popen([*DZIURA, "run", "-o", "spin.prof", "spin.py", "started"], cwd=tmp_path,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "started").exists():
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.02)
+    time.sleep(0.3)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == -sig, err  # ended by the same signal, as without dziura
+    assert "Traceback" not in err, err
+    import pstats
+    stats = pstats.Stats(str(tmp_path / "spin.prof")).stats
+    spin = [v for k, v in stats.items() if k[2] == "spin"]
+    assert spin and spin[0][0] == 1, stats  # one call, still open when the signal came
+    sums = [v for k, v in stats.items() if "sum" in k[2]]
+    assert sums and sums[0][0] > 100
+
+
+def test_run_prints_the_table_when_the_program_closes_or_replaces_stdout(tmp_path):
+    """C13: a closed sys.stdout lost the table (ValueError); a replaced one swallowed it."""
+    (tmp_path / "closes.py").write_text("import sys\nprint('own output')\nsys.stdout.close()\n")
+    (tmp_path / "replaces.py").write_text("import io, sys\nprint('own output')\nsys.stdout = io.StringIO()\n")
+    for prog in ["closes.py", "replaces.py"]:
+        r = dz("run", prog, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("own output\n"), r.stdout
+        assert "function calls in" in r.stdout and "Ordered by: cumulative time" in r.stdout, r.stdout
+
+
+def test_run_takes_a_directory_or_zip_with_main_as_python_does(tmp_path):
+    """A13: `python app/` and `python app.zip` run `__main__`; `dziura run` refused both."""
+    import zipfile
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__main__.py").write_text("import sys\ndef served():\n    return 7\nprint(sys.argv[0], served())\n")
+    with zipfile.ZipFile(tmp_path / "app.zip", "w") as z:
+        z.write(app / "__main__.py", "__main__.py")
+    for target in ["app", "app.zip"]:
+        plain = subprocess.run([sys.executable, target], cwd=tmp_path, capture_output=True, text=True)
+        r = dz("run", "-s", "name", target, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[0] == plain.stdout.strip() == f"{target} 7"
+        assert "__main__.py:2(served)" in r.stdout, r.stdout

@@ -300,24 +300,39 @@ fn prepare_script<'py>(
     Ok(Target { code, globals: g })
 }
 
-fn prepare_module<'py>(py: Python<'py>, name: &str, args: &[String]) -> Result<Target<'py>, Fail> {
-    let cwd = std::env::current_dir().map_err(|e| Fail(1, e.to_string()))?;
-    set_path0(py, &cwd.to_string_lossy())?;
+/// `-m MODULE`, or with `place` (a directory or zip) its `__main__`, as `python place` runs it.
+fn prepare_module<'py>(
+    py: Python<'py>,
+    name: &str,
+    args: &[String],
+    place: Option<&str>,
+) -> Result<Target<'py>, Fail> {
+    let path0 = match place {
+        Some(p) => absolute(Path::new(p)),
+        None => std::env::current_dir().map_err(|e| Fail(1, e.to_string()))?,
+    };
+    set_path0(py, &path0.to_string_lossy())?;
     let runpy = py.import("runpy")?;
     // The same lookup `python -m` does (runpy._run_module_as_main), before tracing starts, so
     // the import machinery never shows in the profile.
-    let details = runpy
-        .getattr("_get_module_details")?
-        .call1((name,))
-        .map_err(|e| {
-            let msg = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
-            Fail(1, msg)
-        })?;
+    // A directory's or zip's `__main__` is found as `python place` finds it (runpy moves the
+    // running `__main__` aside for the lookup).
+    let details = if place.is_some() {
+        runpy.getattr("_get_main_module_details")?.call0()
+    } else {
+        runpy.getattr("_get_module_details")?.call1((name,))
+    };
+    let details = details.map_err(|e| {
+        let msg = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+        Fail(1, msg)
+    })?;
     let (_, spec, code): (Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>) =
         details.extract()?;
     let origin: Option<String> = spec.getattr("origin")?.extract().ok();
     let sys = py.import("sys")?;
-    let mut argv = vec![origin.clone().unwrap_or_else(|| name.to_string())];
+    let argv0 = place.map(str::to_string);
+    let mut argv =
+        vec![argv0.unwrap_or_else(|| origin.clone().unwrap_or_else(|| name.to_string()))];
     argv.extend(args.iter().cloned());
     sys.setattr("argv", argv)?;
     let main = fresh_main(py)?;
@@ -426,46 +441,143 @@ fn run(
         Fail(2, what.into())
     })?;
     let t = if module {
-        prepare_module(py, first, args)?
+        prepare_module(py, first, args, None)?
+    } else if is_directory_or_zip(Path::new(first)) {
+        // `python app/` and `python app.zip` run the `__main__` module found there.
+        prepare_module(py, "__main__", args, Some(first))?
     } else {
         prepare_script(py, first, args)?
     };
     let prof = Bound::new(py, Profile::new_native(true, true).with_timeline(timeline))?;
+    let result = std::sync::Arc::new(Written {
+        out,
+        report,
+        done: std::sync::Mutex::new(None),
+    });
+    let restore = write_on_stop_signals(py, &prof, &result)?;
     Profile::start(&prof, None, None).map_err(|e| Fail(1, e.to_string()))?;
     let outcome = py
         .import("builtins")?
         .getattr("exec")?
         .call1((&t.code, &t.globals, &t.globals));
-    prof.borrow().stop(py)?;
+    restore(py);
     // The profile is written before any error is reported: Ctrl-C, sys.exit and crashes keep it.
-    let model = prof.borrow().model(py);
-    if out.format == Format::Table {
-        let text = views::render(&model, &report);
-        match &out.path {
-            Some(path) => std::fs::write(path, text).map_err(|e| {
-                Fail(
-                    1,
-                    format!("cannot write the output file '{}': {e}", path.display()),
-                )
-            })?,
-            None => views::write_stdout(py, &text)?,
-        }
-    } else {
-        let bytes = dziura_formats::write(&model, out.format, &Default::default())
-            .map_err(|e| Fail(1, format!("cannot write {}: {e}", out.format)))?;
-        match &out.path {
-            Some(path) => std::fs::write(path, bytes).map_err(|e| {
-                Fail(
-                    1,
-                    format!("cannot write the output file '{}': {e}", path.display()),
-                )
-            })?,
-            None => views::write_stdout(py, &String::from_utf8_lossy(&bytes))?,
-        }
-    }
-    flush(py);
+    result.write(py, &prof)?;
     let Err(err) = outcome else { return Ok(0) };
     Ok(exit_status(py, err))
+}
+
+fn is_directory_or_zip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    path.is_dir()
+        || std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok_and(|()| &magic == b"PK\x03\x04")
+}
+
+/// Where and how `run` writes the profile, written once: at the program's end, or from the
+/// SIGTERM/SIGHUP handler when the program is stopped that way.
+struct Written {
+    out: Output,
+    report: Report,
+    /// Set once written: the result, so the second caller does not write again.
+    done: std::sync::Mutex<Option<Result<(), String>>>,
+}
+
+impl Written {
+    /// Stops profiling and writes the output (once).
+    fn write(&self, py: Python<'_>, prof: &Bound<'_, Profile>) -> Result<(), Fail> {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = done.as_ref() {
+            return r.clone().map_err(|e| Fail(1, e));
+        }
+        prof.borrow().stop(py)?;
+        let model = prof.borrow().model(py);
+        let r = self.render(py, &model);
+        *done = Some(r.clone());
+        r.map_err(|e| Fail(1, e))
+    }
+
+    fn render(&self, py: Python<'_>, model: &dziura_model::Profile) -> Result<(), String> {
+        let bytes = if self.out.format == Format::Table {
+            views::render(model, &self.report).into_bytes()
+        } else {
+            dziura_formats::write(model, self.out.format, &Default::default())
+                .map_err(|e| format!("cannot write {}: {e}", self.out.format))?
+        };
+        match &self.out.path {
+            Some(path) => std::fs::write(path, bytes)
+                .map_err(|e| format!("cannot write the output file '{}': {e}", path.display())),
+            None => {
+                write_real_stdout(py, &bytes);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The table goes to the process's standard output even when the program closed or replaced
+/// `sys.stdout` (its own output flushed first): the streams Python makes for fd 1 never close it.
+fn write_real_stdout(py: Python<'_>, bytes: &[u8]) {
+    use std::io::Write;
+    flush(py);
+    let mut out = std::io::stdout().lock();
+    // A reader that went away (`| head`) is not an error of the profile.
+    let _ = out.write_all(bytes).and_then(|()| out.flush());
+}
+
+/// While the program runs, SIGTERM and SIGHUP (left at their defaults by the program) first
+/// write the profile, then end the process by the same signal as they would have: `timeout`,
+/// `docker stop` or a closed terminal keep what was collected. A handler the program installs
+/// replaces this one, as it would replace the default. Returns what puts the defaults back.
+fn write_on_stop_signals<'py>(
+    py: Python<'py>,
+    prof: &Bound<'py, Profile>,
+    result: &std::sync::Arc<Written>,
+) -> Result<impl FnOnce(Python<'_>), Fail> {
+    let signal = py.import("signal")?;
+    let default = signal.getattr("SIG_DFL")?;
+    let mut installed = Vec::new();
+    for name in ["SIGTERM", "SIGHUP"] {
+        let signum = signal.getattr(name)?;
+        if !signal.call_method1("getsignal", (&signum,))?.eq(&default)? {
+            continue;
+        }
+        let prof = prof.clone().unbind();
+        let result = result.clone();
+        let handler = pyo3::types::PyCFunction::new_closure(
+            py,
+            None,
+            None,
+            move |args: &Bound<'_, pyo3::types::PyTuple>,
+                  _kwargs: Option<&Bound<'_, PyDict>>|
+                  -> PyResult<()> {
+                let py = args.py();
+                let signum = args.get_item(0)?;
+                if let Err(Fail(_, why)) = result.write(py, prof.bind(py)) {
+                    eprintln!("dziura: error: {why}");
+                }
+                let signal = py.import("signal")?;
+                signal.call_method1("signal", (&signum, signal.getattr("SIG_DFL")?))?;
+                let os = py.import("os")?;
+                os.call_method1("kill", (os.call_method0("getpid")?, &signum))?;
+                Ok(())
+            },
+        )?;
+        signal.call_method1("signal", (&signum, handler))?;
+        installed.push(signum.unbind());
+    }
+    Ok(move |py: Python<'_>| {
+        if let Ok(signal) = py.import("signal") {
+            for signum in installed {
+                let Ok(default) = signal.getattr("SIG_DFL") else {
+                    return;
+                };
+                let _ = signal.call_method1("signal", (signum, default));
+            }
+        }
+    })
 }
 
 /// The exit status `python` would give for an exception escaping the program, after printing it
