@@ -412,3 +412,42 @@ def test_run_takes_a_directory_or_zip_with_main_as_python_does(tmp_path):
         assert r.returncode == 0, r.stderr
         assert r.stdout.splitlines()[0] == plain.stdout.strip() == f"{target} 7"
         assert "__main__.py:2(served)" in r.stdout, r.stdout
+
+
+SETPROFILE = """import sys
+def f():
+    pass
+f()
+sys.setprofile(lambda *a: None)
+sys.setprofile(None)
+f()
+"""
+
+
+def test_a_program_that_replaces_the_hook_is_told_so(tmp_path):
+    """C11: sys.setprofile in the program stopped a 3.11 profile silently. On 3.11 (one profile
+    function per thread) dziura now warns; on 3.12+ its sys.monitoring tool is not touched by
+    sys.setprofile, so every call is still counted."""
+    (tmp_path / "setp.py").write_text(SETPROFILE)
+    r = dz("run", "-s", "name", "setp.py", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    f_row = next(line for line in r.stdout.splitlines() if line.endswith("setp.py:2(f)"))
+    if sys.version_info < (3, 12):
+        assert "RuntimeWarning: dziura's profiling hook was replaced while it ran" in r.stderr, r.stderr
+        assert f_row.split()[0] == "1", f_row
+    else:
+        assert "hook was replaced" not in r.stderr, r.stderr
+        assert f_row.split()[0] == "2", f_row
+
+
+def test_a_program_that_frees_the_monitoring_tool_is_told_so(tmp_path):
+    """C12 on 3.12+: the program's own cProfile is refused as under cProfile (the profiler tool
+    is dziura's), and a program that frees the tool to take it is told what it cost."""
+    if sys.version_info < (3, 12):
+        (tmp_path / "own.py").write_text(
+            "import cProfile\ndef f():\n    pass\np = cProfile.Profile()\np.enable()\nf()\np.disable()\n")
+    else:
+        (tmp_path / "own.py").write_text("import sys\nsys.monitoring.free_tool_id(2)\n")
+    r = dz("run", "own.py", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "RuntimeWarning: dziura's profiling hook was replaced while it ran" in r.stderr, r.stderr

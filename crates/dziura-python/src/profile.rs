@@ -132,6 +132,15 @@ impl Profile {
         let Some(mut h) = (unsafe { dziura_tracer::stop() }) else {
             return Ok(());
         };
+        if h.hook_replaced {
+            // Said, not raised: under `-W error` the profile must still be kept.
+            let _ = PyErr::warn(
+                py,
+                &py.get_type::<pyo3::exceptions::PyRuntimeWarning>(),
+                c"dziura's profiling hook was replaced while it ran (the program called sys.setprofile, started its own cProfile, or freed sys.monitoring's profiler tool): calls after that point are missing from this profile",
+                1,
+            );
+        }
         let mut names = thread_names(py).unwrap_or_default();
         for t in &mut h.threads {
             let thread = std::mem::replace(&mut t.pythread, std::ptr::null_mut());

@@ -227,6 +227,25 @@ pub unsafe fn install(_owner: *mut PyObject, _builtins: bool) -> Result<(), Star
     Ok(())
 }
 
+/// Whether the calling thread still has dziura's profile function: a program that called
+/// `sys.setprofile` or started its own cProfile replaced it, and its later calls were not seen.
+pub unsafe fn kept() -> bool {
+    let sys = PyImport_ImportModule(c"sys".as_ptr());
+    if sys.is_null() {
+        PyErr_Clear();
+        return true;
+    }
+    let current = crate::pyapi::call_method(sys, c"getprofile", &[]);
+    Py_DecRef(sys);
+    if current.is_null() {
+        PyErr_Clear();
+        return true;
+    }
+    let ours = PyCapsule_IsValid(current, CAPSULE.as_ptr()) == 1;
+    Py_DecRef(current);
+    ours
+}
+
 pub unsafe fn uninstall() {
     set_on_all_threads(false);
     if !threading_setprofile(none()) {

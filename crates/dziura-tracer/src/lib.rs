@@ -48,6 +48,9 @@ pub struct Harvest {
     pub seconds_per_tick: f64,
     /// The clock's tick when tracing started: time zero of the timelines.
     pub start_tick: u64,
+    /// The program replaced dziura's hook before the end (`sys.setprofile`, its own cProfile on
+    /// 3.11, freeing the sys.monitoring tool on 3.12+): calls after that point are missing.
+    pub hook_replaced: bool,
 }
 
 struct Session {
@@ -145,6 +148,7 @@ pub unsafe fn stop() -> Option<Harvest> {
     if !is_active() {
         return None;
     }
+    let hook_replaced = !hook::kept();
     hook::uninstall();
     ACTIVE.store(false, Ordering::Release);
     let now = now();
@@ -178,6 +182,7 @@ pub unsafe fn stop() -> Option<Harvest> {
         threads,
         seconds_per_tick,
         start_tick: session.start_tick,
+        hook_replaced,
     })
 }
 

@@ -184,6 +184,24 @@ unsafe fn install_hook(builtins: bool, floor: Option<Floor>) -> Result<(), Start
     result
 }
 
+/// Whether dziura still holds its sys.monitoring tool: a program that freed it (to take it for
+/// itself) ended the profile early. `sys.setprofile` and a second cProfile cannot take it.
+pub unsafe fn kept() -> bool {
+    let Ok(m) = monitoring() else {
+        PyErr_Clear();
+        return true;
+    };
+    let holder = call_method(m, c"get_tool", &[int(TOOL)]);
+    Py_DecRef(m);
+    if holder.is_null() {
+        PyErr_Clear();
+        return true;
+    }
+    let ours = crate::registry::str_of(holder).is_some_and(|n| n == "dziura");
+    Py_DecRef(holder);
+    ours
+}
+
 unsafe fn install_with(
     m: *mut PyObject,
     builtins: bool,
