@@ -69,6 +69,9 @@ HOSTILE = [
     ["show", "."],
     ["convert", "missing.prof", "-o", "x.svg"],
     ["diff", "missing.prof", "missing2.prof"],
+    ["show", "missing.prof", "--tree", "--min-percent", "nan"],
+    ["show", "missing.prof", "--tree", "--min-percent", "1e400"],
+    ["show", "missing.prof", "--tree", "--min-percent", "101"],
 ]
 
 
@@ -451,3 +454,141 @@ def test_a_program_that_frees_the_monitoring_tool_is_told_so(tmp_path):
     r = dz("run", "own.py", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "RuntimeWarning: dziura's profiling hook was replaced while it ran" in r.stderr, r.stderr
+
+
+def test_names_with_lone_surrogates_and_backslashes_are_kept(tmp_path):
+    """C16: a lone surrogate emptied the file and function names (`:1()`); C19: a backslash in
+    a file name was taken as a directory separator."""
+    prog = tmp_path / "back\\slash.py"
+    prog.write_text("def odd():\n    pass\n"
+                    "odd.__code__ = odd.__code__.replace(co_name='odd\\udcff', co_filename='<sur\\udcffrogate>')\n"
+                    "odd()\ndef plain():\n    pass\nplain()\n")
+    r = dz("run", "-s", "name", prog.name, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    import re
+    assert re.search("<sur\ufffd+rogate>:1\\(odd\ufffd+\\)", r.stdout), r.stdout
+    assert "signal" not in r.stdout, "dziura's own signal handlers must not be profiled"
+    assert "back\\slash.py:5(plain)" in r.stdout, r.stdout
+    r = dz("run", "-f", "collapsed", "-o", "out.txt", prog.name, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "plain (back\\slash.py:5)" in (tmp_path / "out.txt").read_text()
+
+
+def test_a_sampled_name_longer_than_4096_characters_is_cut_not_dropped(tmp_path):
+    """C17: every sample holding a 10,000-character function name was dropped as an error."""
+    name = "f" * 10_000
+    prog = tmp_path / "long.py"
+    prog.write_text(f"import time\ndef {name}():\n    t = time.monotonic()\n    while time.monotonic() - t < 1.5:\n"
+                    f"        pass\n{name}()\n")
+    out = tmp_path / "long.txt"
+    r = dz("record", "-r", "200", "-f", "collapsed", "-o", out, "--", sys.executable, prog)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    stacks = [line for line in text.splitlines() if "f" * 4096 + "…" in line]
+    assert stacks and sum(int(line.rsplit(" ", 1)[1]) for line in stacks) > 100, text[:300]
+    assert " 0 errors" in r.stderr or ", 1 errors" in r.stderr, r.stderr
+
+
+def test_a_truncated_timeline_says_so_in_every_format(tmp_path):
+    """C18: `--timeline-limit 5 -f collapsed` gave no hint that most calls were not kept."""
+    (tmp_path / "many.py").write_text("def f():\n    pass\nfor _ in range(100):\n    f()\n")
+    r = dz("run", "--timeline-limit", "5", "-f", "collapsed", "-o", "many.txt", "many.py", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "warning: the timeline reached --timeline-limit" in r.stderr, r.stderr
+
+
+def test_diff_refuses_a_pstats_file_with_nan_times(tmp_path):
+    """A26: diff printed `total time NaNs → 0.040s`."""
+    import marshal
+    good = {("a.py", 1, "f"): (1, 1, 0.01, 0.02, {})}
+    bad = {("a.py", 1, "f"): (1, 1, float("nan"), 0.02, {})}
+    (tmp_path / "good.prof").write_bytes(marshal.dumps(good))
+    (tmp_path / "bad.prof").write_bytes(marshal.dumps(bad))
+    r = dz("diff", "bad.prof", "good.prof", cwd=tmp_path)
+    assert_one_clear_error(r)
+    assert "not a finite number of seconds" in r.stderr, r.stderr
+
+
+def test_record_names_an_unknown_extension_pstats_as_run_does(tmp_path):
+    """B24: `record -o rec.weird` wrote an SVG where `run -o rec.weird` writes pstats."""
+    import pstats
+    r = dz("record", "-r", "200", "-o", "rec.weird", "--", sys.executable, "-c",
+           "import time\nt = time.monotonic()\nwhile time.monotonic() - t < 0.5: pass", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "wrote pstats to" in r.stderr, r.stderr
+    assert pstats.Stats(str(tmp_path / "rec.weird")).total_calls > 0
+
+
+TRACER = """import ctypes, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+pid = int(sys.argv[1])
+if libc.ptrace(0x4206, pid, None, None) != 0:  # PTRACE_SEIZE
+    sys.exit(f"seize failed: {ctypes.get_errno()}")
+print("tracing", flush=True)
+time.sleep(60)
+"""
+
+
+def test_blocking_on_a_process_someone_else_traces_says_who(tmp_path):
+    """B26: `--blocking` on a target under strace gave 127/127 errors, rc 0, an empty profile."""
+    target = subprocess.Popen([sys.executable, "-c", "import time\nprint('ready', flush=True)\ntime.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    tracer = None
+    try:
+        assert target.stdout.readline().strip() == "ready"
+        tracer = subprocess.Popen([sys.executable, "-c", TRACER, str(target.pid)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        line = tracer.stdout.readline().strip()
+        if line != "tracing":
+            pytest.skip(f"this machine does not let a process trace another: {tracer.stderr.read()}")
+        for argv in (["record", "--pid", target.pid, "--blocking", "-d", "1", "-o", tmp_path / "x.txt"],
+                     ["dump", "--pid", target.pid, "--blocking"]):
+            r = dz(*argv)
+            assert_one_clear_error(r)
+            assert f"cannot stop process {target.pid} for --blocking: it is already traced by pid {tracer.pid}" \
+                in r.stderr, r.stderr
+        assert not (tmp_path / "x.txt").exists()
+    finally:
+        for p in (tracer, target):
+            if p:
+                p.kill()
+                p.wait()
+
+
+def test_an_integer_timer_without_a_unit_counts_nanoseconds():
+    """D4: `Profile(time.perf_counter_ns)` reported 0.000 s for everything."""
+    import time as _time
+    import dziura
+    p = dziura.Profile(_time.perf_counter_ns)
+    p.enable()
+    _time.sleep(0.05)
+    p.disable()
+    stats = p.getstats() if hasattr(p, "getstats") else None
+    import pstats
+    st = pstats.Stats(p)
+    sleeps = [v for k, v in st.stats.items() if "sleep" in k[2]]
+    assert sleeps and 0.04 < sleeps[0][3] < 1.0, (sleeps, stats)
+
+
+def test_the_sampler_api_errors_are_pythons_and_runs_add_up(tmp_path):
+    """D10: a bad pid was only reported at start(), an unwritable path raised RuntimeError, and
+    a second start() threw the first run's samples away."""
+    import dziura
+    with pytest.raises(ProcessLookupError, match="no process with pid 999999"):
+        dziura.Sampler(999999)
+    s = dziura.Sampler(rate=500)
+    s.start()
+    _spin(0.3)
+    first = s.stop()
+    s.start()
+    _spin(0.3)
+    both = s.stop()
+    assert first > 20 and both > first + 20, (first, both)
+    with pytest.raises(FileNotFoundError):
+        s.write(str(tmp_path / "nodir" / "x.svg"))
+
+
+def _spin(seconds):
+    t = time.monotonic()
+    while time.monotonic() - t < seconds:
+        pass

@@ -307,8 +307,8 @@ def test_python_api_samples_this_process_and_others(target, tmp_path, capsys):
     assert b"Worker.spin" in (tmp_path / "other.svg").read_bytes()
     with pytest.raises(RuntimeError, match="not running"):
         other.stop()
-    with pytest.raises(RuntimeError, match="no process with pid"):
-        dziura.Sampler(999999).start()
+    with pytest.raises(ProcessLookupError, match="no process with pid"):
+        dziura.Sampler(999999)
 
 
 def test_blocking_mode_reads_and_lets_the_target_go(target, tmp_path):

@@ -273,9 +273,19 @@ pub(crate) fn func_name(key: &FuncKey) -> String {
     }
 }
 
-/// The file's last path component (either separator, so Windows paths shorten too).
+/// The file's last path component. A backslash is a character of a POSIX file name
+/// (`<back\slash>.py`), so it separates only in a Windows path (`C:\app\x.py`, from a pstats
+/// file made there).
 pub(crate) fn basename(file: &str) -> &str {
-    file.rsplit(['/', '\\']).next().unwrap_or(file)
+    let b = file.as_bytes();
+    let windows = b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\'
+        || file.starts_with("\\\\");
+    let cut = if windows {
+        file.rsplit(['/', '\\']).next()
+    } else {
+        file.rsplit('/').next()
+    };
+    cut.unwrap_or(file)
 }
 
 /// The title of a graph: the profiled command, else "dziura".
@@ -290,6 +300,14 @@ pub(crate) fn title(profile: &Profile) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn basename_keeps_backslashes_of_posix_names() {
+        assert_eq!(super::basename("/app/<back\\slash>.py"), "<back\\slash>.py");
+        assert_eq!(super::basename("C:\\app\\x.py"), "x.py");
+        assert_eq!(super::basename("\\\\host\\share\\y.py"), "y.py");
+        assert_eq!(super::basename("plain.py"), "plain.py");
+    }
+
     use super::*;
     use crate::testdata;
 

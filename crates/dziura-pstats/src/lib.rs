@@ -145,9 +145,14 @@ fn count(v: &Value) -> Result<u64, PstatsError> {
     }
 }
 
+/// A time must be a finite number: NaN or infinity would make every share and sum meaningless
+/// (`total time NaNs`), so such a file is refused as damaged.
 fn seconds(v: &Value) -> Result<f64, PstatsError> {
     match v {
-        Value::Float(f) => Ok(*f),
+        Value::Float(f) if f.is_finite() => Ok(*f),
+        Value::Float(f) => Err(bad(format!(
+            "a time is {f}, not a finite number of seconds"
+        ))),
         Value::Int(n) => Ok(*n as f64),
         _ => Err(bad(format!("expected a time in seconds, found {v:?}"))),
     }
@@ -156,6 +161,25 @@ fn seconds(v: &Value) -> Result<f64, PstatsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_finite_times_are_refused() {
+        for t in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut g = CallGraph::new();
+            let f = FuncKey::python("a.py", 1, "f");
+            g.add_total(
+                &f,
+                &CallStats {
+                    calls: 1,
+                    primitive_calls: 1,
+                    own_time: t,
+                    cum_time: 1.0,
+                },
+            );
+            let e = read(&write(&g)).unwrap_err().to_string();
+            assert!(e.contains("not a finite number of seconds"), "{e}");
+        }
+    }
 
     #[test]
     fn round_trip_keeps_every_number() {

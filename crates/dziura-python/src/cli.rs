@@ -460,6 +460,8 @@ fn run(
         .import("builtins")?
         .getattr("exec")?
         .call1((&t.code, &t.globals, &t.globals));
+    // Stopped before the handlers are put back, which must not show in the profile.
+    prof.borrow().stop(py)?;
     restore(py);
     // The profile is written before any error is reported: Ctrl-C, sys.exit and crashes keep it.
     result.write(py, &prof)?;
@@ -500,6 +502,17 @@ impl Written {
     }
 
     fn render(&self, py: Python<'_>, model: &dziura_model::Profile) -> Result<(), String> {
+        // The graph formats say so in their metadata; folded stacks have no place for it.
+        if let Some(at) = model.calls.as_ref().and_then(|c| c.truncated_at_ns) {
+            if self.out.format.needs_samples() {
+                eprintln!(
+                    "dziura: warning: the timeline reached --timeline-limit after {:.3} s; calls \
+                     started later were not kept, and their time is charged to the calls still \
+                     open then (raise --timeline-limit)",
+                    at as f64 * 1e-9
+                );
+            }
+        }
         let bytes = if self.out.format == Format::Table {
             views::render(model, &self.report).into_bytes()
         } else {

@@ -38,8 +38,12 @@ pub struct ShowArgs {
     #[arg(long)]
     all: bool,
     /// In the tree, leave out calls below this share of the total time (percent)
-    #[arg(long, value_name = "PERCENT", default_value_t = 1.0)]
+    #[arg(long, value_name = "PERCENT", default_value_t = 1.0, value_parser = percent)]
     min_percent: f64,
+}
+
+fn percent(s: &str) -> Result<f64, String> {
+    crate::sampling_cli::bounded(s, 0.0, true, 100.0, "percent")
 }
 
 /// Reads a saved profile, with one-line errors.
@@ -501,7 +505,8 @@ fn print_node(
             _ => "   ",
         }
     );
-    if !kids.is_empty() && next_lead.chars().count() / 3 >= MAX_DEPTH {
+    // Two levels print at the left margin (a root and its calls), then each indents by three.
+    if !kids.is_empty() && next_lead.chars().count() / 3 + 2 > MAX_DEPTH {
         *lines += 1;
         let _ = writeln!(
             out,

@@ -265,16 +265,19 @@ fn func_key(py: Python<'_>, id: u32) -> FuncKey {
         Some(FuncInfo::Code(code)) => {
             let code = unsafe { Bound::from_borrowed_ptr(py, *code) };
             let get = |a: &str| code.getattr(a).ok();
+            // A lone surrogate (from `\udc80` in source, or an undecodable file name) is shown
+            // as U+FFFD, not lost with the whole name.
+            let text = |v: Bound<'_, PyAny>| {
+                v.cast::<pyo3::types::PyString>()
+                    .ok()
+                    .map(|s| s.to_string_lossy().into_owned())
+            };
             FuncKey::python(
-                get("co_filename")
-                    .and_then(|v| v.extract::<String>().ok())
-                    .unwrap_or_default(),
+                get("co_filename").and_then(text).unwrap_or_default(),
                 get("co_firstlineno")
                     .and_then(|v| v.extract::<u32>().ok())
                     .unwrap_or(0),
-                get("co_name")
-                    .and_then(|v| v.extract::<String>().ok())
-                    .unwrap_or_default(),
+                get("co_name").and_then(text).unwrap_or_default(),
             )
         }
         None => FuncKey::builtin(format!("<unknown function {id}>")),

@@ -7,19 +7,21 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use dziura_formats::{Format, WriteOptions};
-use dziura_model::{Metadata, Profile};
+use dziura_model::Metadata;
 use dziura_sampler::{Options, Recorder, ThreadFilter};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-type Running = (Arc<AtomicBool>, JoinHandle<Result<Profile, String>>);
+type Running = (Arc<AtomicBool>, JoinHandle<Recorder>, Metadata);
 
 #[pyclass(module = "dziura")]
 pub struct Sampler {
     pid: i32,
     opts: Options,
     running: Mutex<Option<Running>>,
-    profile: Mutex<Option<Profile>>,
+    /// Every run's samples so far (with the target's metadata), while no run is going on: a
+    /// second `start()` adds to the first run's, as a second `Profile.enable()` does.
+    recorded: Mutex<Option<(Recorder, Metadata)>>,
 }
 
 #[pymethods]
@@ -40,8 +42,12 @@ impl Sampler {
                 "rate must be in (0, 100000], not {rate}"
             )));
         }
+        let pid = pid.unwrap_or(std::process::id() as i32);
+        // A pid that names no process is refused here, not at the first start().
+        dziura_remote::process::Process::open(pid)
+            .map_err(|e| pyo3::exceptions::PyProcessLookupError::new_err(e.to_string()))?;
         Ok(Sampler {
-            pid: pid.unwrap_or(std::process::id() as i32),
+            pid,
             opts: Options {
                 rate,
                 idle,
@@ -50,7 +56,7 @@ impl Sampler {
                 ..Default::default()
             },
             running: Mutex::new(None),
-            profile: Mutex::new(None),
+            recorded: Mutex::new(None),
         })
     }
 
@@ -64,15 +70,22 @@ impl Sampler {
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (flag, opts, pid) = (stop.clone(), self.opts.clone(), self.pid);
-        let meta = Metadata {
-            python_version: spy.interpreter.version_string(),
-            command: spy.process.cmdline().split(' ').map(String::from).collect(),
-            ..Default::default()
-        };
+        let earlier = self
+            .recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let (mut rec, meta) = earlier.unwrap_or_else(|| {
+            let meta = Metadata {
+                python_version: spy.interpreter.version_string(),
+                command: spy.process.cmdline().split(' ').map(String::from).collect(),
+                ..Default::default()
+            };
+            (Recorder::new(pid, 1.0 / opts.rate), meta)
+        });
         let handle = std::thread::Builder::new()
             .name("dziura-sampler".into())
             .spawn(move || {
-                let mut rec = Recorder::new(pid, 1.0 / opts.rate);
                 dziura_sampler::run(
                     pid,
                     Some(&mut spy),
@@ -81,17 +94,17 @@ impl Sampler {
                     || flag.load(Ordering::Relaxed),
                     |_, _| {},
                 );
-                Ok(rec.into_profile(meta, true))
+                rec
             })
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        *running = Some((stop, handle));
+        *running = Some((stop, handle, meta));
         Ok(())
     }
 
     /// Stop sampling; the samples are kept for `write` and `print_stats`. Returns how many
-    /// stacks were kept.
+    /// stacks were kept (by every run so far).
     fn stop(&self, py: Python<'_>) -> PyResult<u64> {
-        let Some((flag, handle)) = self
+        let Some((flag, handle, meta)) = self
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -100,12 +113,11 @@ impl Sampler {
             return Err(PyRuntimeError::new_err("this Sampler is not running"));
         };
         flag.store(true, Ordering::Relaxed);
-        let profile = py
+        let rec = py
             .detach(|| handle.join())
-            .map_err(|_| PyRuntimeError::new_err("the sampling thread failed"))?
-            .map_err(PyRuntimeError::new_err)?;
-        let kept = profile.samples.as_ref().map(|s| s.total()).unwrap_or(0);
-        *self.profile.lock().unwrap_or_else(|e| e.into_inner()) = Some(profile);
+            .map_err(|_| PyRuntimeError::new_err("the sampling thread failed"))?;
+        let kept = rec.samples.total();
+        *self.recorded.lock().unwrap_or_else(|e| e.into_inner()) = Some((rec, meta));
         Ok(kept)
     }
 
@@ -115,8 +127,15 @@ impl Sampler {
     fn write(&self, path: std::path::PathBuf, format: Option<String>) -> PyResult<()> {
         let fmt = crate::views::format_for(&path, format.as_deref())?;
         let bytes = self.render(fmt)?;
-        std::fs::write(&path, bytes)
-            .map_err(|e| PyRuntimeError::new_err(format!("cannot write {}: {e}", path.display())))
+        // OSError (FileNotFoundError, PermissionError, ...) as open() raises it, as Profile's
+        // dump_stats does.
+        std::fs::write(&path, bytes).map_err(|e| {
+            pyo3::exceptions::PyOSError::new_err((
+                e.raw_os_error().unwrap_or(0),
+                e.to_string(),
+                path.display().to_string(),
+            ))
+        })
     }
 
     /// The cProfile-style table of the samples (counts are samples, times samples × interval).
@@ -138,19 +157,21 @@ impl Sampler {
 
 impl Sampler {
     fn render(&self, fmt: Format) -> PyResult<Vec<u8>> {
-        let guard = self.profile.lock().unwrap_or_else(|e| e.into_inner());
-        let profile = guard.as_ref().ok_or_else(|| {
+        let guard = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        let (rec, meta) = guard.as_ref().ok_or_else(|| {
             PyRuntimeError::new_err("nothing sampled yet: call start() and stop()")
         })?;
+        let profile = rec.snapshot(meta.clone(), true);
         let mut opts = WriteOptions::default();
         opts.table.sort = Some(dziura_table::SortSpec::parse(&["tottime"]).expect("a sort key"));
-        dziura_formats::write(profile, fmt, &opts).map_err(|e| PyValueError::new_err(e.to_string()))
+        dziura_formats::write(&profile, fmt, &opts)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 }
 
 impl Drop for Sampler {
     fn drop(&mut self) {
-        if let Some((flag, handle)) = self.running.get_mut().ok().and_then(|r| r.take()) {
+        if let Some((flag, handle, _)) = self.running.get_mut().ok().and_then(|r| r.take()) {
             flag.store(true, Ordering::Relaxed);
             let _ = handle.join();
         }

@@ -24,7 +24,13 @@ const MAX_RATE: f64 = 100_000.0;
 
 /// A number parsed for an option: finite, within `low..=high` (`low` itself only if
 /// `low_ok`), so nan, inf and huge values are argument errors, never panics later.
-fn bounded(s: &str, low: f64, low_ok: bool, high: f64, unit: &str) -> Result<f64, String> {
+pub(crate) fn bounded(
+    s: &str,
+    low: f64,
+    low_ok: bool,
+    high: f64,
+    unit: &str,
+) -> Result<f64, String> {
     let v: f64 = s
         .trim()
         .parse()
@@ -184,6 +190,9 @@ fn attach(pid: i32, wait: Duration) -> Result<Spy, RemoteError> {
 pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
     let mut spy = attach(args.pid, Duration::from_millis(200)).map_err(remote)?;
     spy.blocking = args.blocking;
+    if args.blocking {
+        dziura_remote::pause::Pause::check(args.pid).map_err(remote)?;
+    }
     // A stack that changed while it was read is read again (a running target moves on within
     // microseconds); only a target that never holds still for one read fails.
     let mut tries = 0;
@@ -282,7 +291,9 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     // Everything is checked before a command is launched or a sample taken.
     let format = match (&args.format, &args.output) {
         (Some(f), _) => Format::from_name(f).map_err(|e| Fail(2, e.to_string()))?,
-        (None, Some(o)) => Format::from_extension(o).unwrap_or(Format::Flamegraph),
+        // The rule of `run` (and cProfile's -o): a name whose extension names no format is a
+        // pstats file.
+        (None, Some(o)) => Format::from_extension(o).unwrap_or(Format::Pstats),
         (None, None) => Format::Flamegraph,
     };
     if args.pid.is_none() && args.command.is_empty() {
@@ -320,9 +331,17 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     // With --subprocesses the target may be any process (a shell entrypoint, a supervisor):
     // then its Python descendants are sampled, as py-spy does.
     let attached = if args.subprocesses {
-        match Spy::attach(pid).and_then(|mut s| s.threads().map(|_| s)) {
+        // A program just launched may still be loading libpython: it gets half a second to
+        // show an interpreter before it is taken for a non-Python parent.
+        let settle = if child.is_some() {
+            Duration::from_millis(500)
+        } else {
+            Duration::ZERO
+        };
+        match attach(pid, settle) {
+            Ok(s) => Ok(Some(s)),
             Err(RemoteError::NotPython(..)) => Ok(None),
-            _ => attach(pid, wait).map(Some),
+            Err(_) => attach(pid, wait).map(Some),
         }
     } else {
         attach(pid, wait).map(Some)
@@ -353,6 +372,9 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     }
     if let Some(s) = spy.as_mut() {
         s.blocking = args.blocking;
+        if args.blocking {
+            dziura_remote::pause::Pause::check(pid).map_err(remote)?;
+        }
     }
     let threads = match (&args.thread, args.main_thread) {
         (Some(t), _) => ThreadFilter::Named(t.clone()),

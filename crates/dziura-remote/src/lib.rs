@@ -33,6 +33,8 @@ pub enum RemoteError {
     Torn(String),
     #[error("the target's interpreter state looks corrupt: {0}")]
     Corrupt(String),
+    #[error("cannot stop process {pid} for --blocking: it is already traced by {tracer} (a debugger or strace); leave out --blocking to read it without stopping it")]
+    AlreadyTraced { pid: i32, tracer: String },
     #[error("{0}")]
     Io(String),
 }

@@ -118,16 +118,30 @@ fn torn(what: &str, addr: u64) -> RemoteError {
 
 /// A `str` object's text (compact strings, the only kind CPython 3.12+ makes and the kind every
 /// identifier and `str()` result is in 3.11).
+/// A str longer than `max` characters is cut to `max` and ends in `…` (a generated function's
+/// 10,000-character name stays a frame); one longer than any real str is a torn read.
 pub fn read_str(m: &impl Memory, l: &Layout, addr: u64, max: u64) -> Result<String, RemoteError> {
     let head = m.read_vec(addr, l.compact_size as usize)?;
     let length = u64_at(&head, l.unicode_length as usize);
     let (kind, ascii) = str_kind(l, &head).ok_or_else(|| torn("not a compact str", addr))?;
-    if length > max {
+    if length > MAX_PLAUSIBLE_STR {
         return Err(torn("implausible str length", addr));
     }
     let data = addr + if ascii { l.ascii_size } else { l.compact_size };
-    let raw = m.read_vec(data, (length * kind as u64) as usize)?;
-    Ok(match kind {
+    let raw = m.read_vec(data, (length.min(max) * kind as u64) as usize)?;
+    let mut text = decode_str(kind, &raw);
+    if length > max {
+        text.push('…');
+    }
+    Ok(text)
+}
+
+/// No str of a real program is longer (1 GiB of characters); a longer length is a torn read.
+const MAX_PLAUSIBLE_STR: u64 = 1 << 30;
+
+/// A compact str's characters from its `kind` (bytes per character) and data.
+fn decode_str(kind: u32, raw: &[u8]) -> String {
+    match kind {
         1 => raw.iter().map(|&b| b as char).collect(),
         2 => char::decode_utf16(
             raw.chunks_exact(2)
@@ -141,7 +155,7 @@ pub fn read_str(m: &impl Memory, l: &Layout, addr: u64, max: u64) -> Result<Stri
                 char::from_u32(u32::from_le_bytes([c[0], c[1], c[2], c[3]])).unwrap_or('\u{fffd}')
             })
             .collect(),
-    })
+    }
 }
 
 /// (bytes per character, ASCII) of a compact str's header, `None` when it is not one.

@@ -19,7 +19,33 @@ fn tasks(pid: i32) -> Result<BTreeSet<i32>, RemoteError> {
         .collect())
 }
 
+/// Who traces `pid` already (`TracerPid` in its status: a debugger, strace, another
+/// `--blocking` reader), as `pid N (comm)`, or `None` when nobody does. Only one tracer may stop
+/// a process, so `--blocking` checks this before it starts.
+pub fn tracer(pid: i32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let tracer: i32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    if tracer == 0 || tracer == std::process::id() as i32 {
+        return None;
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{tracer}/comm")).unwrap_or_default();
+    Some(format!("pid {tracer} ({})", comm.trim()))
+}
+
 impl Pause {
+    /// Fails when `pid` cannot be stopped because another tracer holds it.
+    pub fn check(pid: i32) -> Result<(), RemoteError> {
+        match tracer(pid) {
+            Some(tracer) => Err(RemoteError::AlreadyTraced { pid, tracer }),
+            None => Ok(()),
+        }
+    }
+
     /// Stops every thread of `pid`, including threads started while stopping the others.
     pub fn new(pid: i32) -> Result<Pause, RemoteError> {
         let mut pause = Pause { tids: Vec::new() };
@@ -38,7 +64,10 @@ impl Pause {
                     let e = std::io::Error::last_os_error();
                     match e.raw_os_error() {
                         Some(libc::ESRCH) => continue, // the thread just ended
-                        Some(libc::EPERM) => return Err(RemoteError::permission_denied(pid)),
+                        Some(libc::EPERM) => {
+                            Pause::check(pid)?;
+                            return Err(RemoteError::permission_denied(pid));
+                        }
                         _ => return Err(RemoteError::Io(format!("cannot stop thread {tid}: {e}"))),
                     }
                 }

@@ -745,7 +745,9 @@ impl Spy {
             + int_at(l.code_kwonlyargcount)
             + u64::from(flags & CO_VARARGS != 0)
             + u64::from(flags & CO_VARKEYWORDS != 0);
-        let kinds = self.bytes(kinds)?;
+        let kinds = self
+            .bytes(kinds, 1 << 20)?
+            .ok_or_else(|| RemoteError::Torn(format!("implausible bytes length at {kinds:#x}")))?;
         let n = self
             .process
             .u64(names + l.tuple_size)?
@@ -910,7 +912,9 @@ impl Spy {
             qualname: self.string(qualname)?.to_string(),
             filename: self.string(filename)?.to_string(),
             firstlineno,
-            linetable: self.bytes(linetable)?,
+            // A line table over 1 MiB (a huge generated function) costs the frame its line
+            // numbers (shown as line 0), not the whole sample.
+            linetable: self.bytes(linetable, 1 << 20)?.unwrap_or_default(),
             sites: std::sync::OnceLock::new(),
         });
         self.codes.insert(key, info.clone());
@@ -928,16 +932,16 @@ impl Spy {
         Ok(s)
     }
 
-    /// A `bytes` object's contents.
-    fn bytes(&self, addr: u64) -> Result<Vec<u8>, RemoteError> {
+    /// A `bytes` object's contents, `None` when it is longer than `max`.
+    fn bytes(&self, addr: u64, max: u64) -> Result<Option<Vec<u8>>, RemoteError> {
         let l = &self.layout;
         let len = self.process.u64(addr + l.bytes_size)?;
-        if len > 1 << 20 {
-            return Err(RemoteError::Torn(format!(
-                "implausible bytes length at {addr:#x}"
-            )));
+        if len > max {
+            return Ok(None);
         }
-        self.process.read_vec(addr + l.bytes_data, len as usize)
+        self.process
+            .read_vec(addr + l.bytes_data, len as usize)
+            .map(Some)
     }
 }
 

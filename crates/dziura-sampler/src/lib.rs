@@ -84,9 +84,13 @@ pub struct Recorder {
     threads: Vec<ThreadProfile>,
     /// Native id → (index in `threads`, the Python name the thread was named with).
     thread_index: HashMap<u64, (usize, Option<Arc<str>>)>,
-    /// (code object info, line) → frame index: no strings are built for frames seen before.
-    /// The `Arc`s the spy hands out stay alive in its cache, so the pointers are stable.
-    frame_ids: rustc_hash::FxHashMap<(*const dziura_remote::spy::CodeInfo, u32), u32>,
+    /// (address of a code object's info, line) → frame index: no strings are built for frames
+    /// seen before.
+    frame_ids: rustc_hash::FxHashMap<(usize, u32), u32>,
+    /// Every code info keyed in `frame_ids`, held so its address is never reused by another
+    /// one while the key exists (a reader dropped when its process exited or ran exec frees
+    /// its cache).
+    codes_held: Vec<Arc<dziura_remote::spy::CodeInfo>>,
     pid: i32,
     start: Instant,
     start_unix: f64,
@@ -103,6 +107,7 @@ impl Recorder {
             threads: Vec::new(),
             thread_index: HashMap::new(),
             frame_ids: Default::default(),
+            codes_held: Vec::new(),
             pid,
             start: Instant::now(),
             start_unix,
@@ -151,7 +156,7 @@ impl Recorder {
         let thread = self.thread(pid, t);
         let mut ids: Vec<u32> = Vec::with_capacity(t.frames.len());
         for f in t.frames.iter().rev() {
-            let key = (std::sync::Arc::as_ptr(&f.code), f.line);
+            let key = (Arc::as_ptr(&f.code) as usize, f.line);
             let id = match self.frame_ids.get(&key) {
                 Some(&id) => id,
                 None => {
@@ -161,6 +166,7 @@ impl Recorder {
                         f.code.qualname.clone(),
                     );
                     let id = self.samples.frame(&Frame { func, line: f.line });
+                    self.codes_held.push(f.code.clone());
                     self.frame_ids.insert(key, id);
                     id
                 }

@@ -287,7 +287,10 @@ unsafe fn python_timer() -> u64 {
         PyErr_WriteUnraisable(t);
         0
     } else {
-        let v = if f64::from_bits(TIMER_UNIT.load(Ordering::Relaxed)) > 0.0 {
+        // Without a time unit a float is seconds; an int is nanoseconds (what time.perf_counter_ns
+        // and every other `*_ns` clock return), instead of seconds overflowing into zero.
+        let v = if f64::from_bits(TIMER_UNIT.load(Ordering::Relaxed)) > 0.0 || PyLong_Check(r) != 0
+        {
             PyLong_AsLongLong(r) as f64
         } else {
             PyFloat_AsDouble(r) * 1e9

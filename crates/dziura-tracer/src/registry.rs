@@ -265,10 +265,20 @@ unsafe fn module_name(m: *mut PyObject) -> Option<String> {
 pub(crate) unsafe fn str_of(s: *mut PyObject) -> Option<String> {
     let mut len: Py_ssize_t = 0;
     let p = PyUnicode_AsUTF8AndSize(s, &mut len);
-    if p.is_null() {
+    if !p.is_null() {
+        let bytes = std::slice::from_raw_parts(p as *const u8, len as usize);
+        return Some(String::from_utf8_lossy(bytes).into_owned());
+    }
+    // A lone surrogate cannot be UTF-8: encoded with replacement, so the name stays visible.
+    PyErr_Clear();
+    let b = PyUnicode_AsEncodedString(s, c"utf-8".as_ptr(), c"replace".as_ptr());
+    if b.is_null() {
         PyErr_Clear();
         return None;
     }
-    let bytes = std::slice::from_raw_parts(p as *const u8, len as usize);
-    Some(String::from_utf8_lossy(bytes).into_owned())
+    let bytes =
+        std::slice::from_raw_parts(PyBytes_AsString(b) as *const u8, PyBytes_Size(b) as usize);
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    Py_DecRef(b);
+    Some(text)
 }
