@@ -159,12 +159,12 @@ def test_sigint_to_dziura_alone_is_passed_on_not_sigkill(tmp_path):
     assert marker.read_text() == f"int {signal.SIGINT.value}\n", "the command's handler must run"
 
 
-def test_duration_ends_the_command_with_sigterm_first(tmp_path):
+def test_duration_ends_the_command_with_sigint_first(tmp_path):
     out = tmp_path / "d.collapsed"
-    r = dz("record", "-r", "200", "-d", "1", "-o", out, "--", sys.executable, SHUTDOWN, "term", "marker", "30",
+    r = dz("record", "-r", "200", "-d", "1", "-o", out, "--", sys.executable, SHUTDOWN, "int7", "marker", "30",
            cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "marker").read_text() == f"term {signal.SIGTERM.value}\n", "SIGTERM handler must run"
+    assert (tmp_path / "marker").read_text() == f"int {signal.SIGINT.value}\n", "SIGINT handler must run"
     assert "SIGKILL" not in r.stderr and "work" in out.read_text()
 
 

@@ -109,9 +109,6 @@ impl Row {
     pub fn d_calls(&self) -> i128 {
         self.after.calls as i128 - self.before.calls as i128
     }
-    pub fn d_primitive_calls(&self) -> i128 {
-        self.after.primitive_calls as i128 - self.before.primitive_calls as i128
-    }
 }
 
 /// The comparison of two profiles, rows sorted biggest regression first.
@@ -130,6 +127,32 @@ pub struct Diff {
 }
 
 /// Compares `before` with `after`.
+/// A function's key for matching across runs: its base name, and its name without the memory
+/// addresses a label may hold (`{function <lambda> at 0x7f3a...}`, `<object at 0x...>`), which
+/// differ from one run to the next.
+fn loose_key(key: &FuncKey) -> FuncKey {
+    let mut k = key.stripped();
+    k.name = without_addresses(&k.name);
+    k
+}
+
+/// `text` with every ` at 0x` followed by hex digits removed.
+fn without_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(" at 0x") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 6..];
+        let hex = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        if hex == 0 {
+            out.push_str(" at 0x");
+        }
+        rest = &after[hex..];
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn diff(before: &Profile, after: &Profile, sort: SortBy) -> Result<Diff, DiffError> {
     let k = kind(before);
     if kind(after) != k {
@@ -170,10 +193,10 @@ pub fn diff(before: &Profile, after: &Profile, sort: SortBy) -> Result<Diff, Dif
     }
     let mut loose: HashMap<FuncKey, (Vec<usize>, Vec<usize>)> = HashMap::new();
     for (i, key, _) in gb.iter().filter(|(i, _, _)| pair_of_before[*i].is_none()) {
-        loose.entry(key.stripped()).or_default().0.push(i);
+        loose.entry(loose_key(key)).or_default().0.push(i);
     }
     for (j, key, _) in ga.iter().filter(|(j, _, _)| pair_of_after[*j].is_none()) {
-        loose.entry(key.stripped()).or_default().1.push(j);
+        loose.entry(loose_key(key)).or_default().1.push(j);
     }
     for (b, a) in loose.values() {
         if let ([i], [j]) = (b.as_slice(), a.as_slice()) {
@@ -472,6 +495,40 @@ pub fn html(
         svg,
         escape_html(table)
     ))
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::*;
+    use dziura_model::CallGraph;
+
+    #[test]
+    fn labels_with_addresses_match_across_runs() {
+        assert_eq!(
+            without_addresses("{function <lambda> at 0x7f3a12cd} at 0xzz"),
+            "{function <lambda>} at 0xzz"
+        );
+        let mut before = CallGraph::new();
+        let mut after = CallGraph::new();
+        let stats = CallStats {
+            calls: 1,
+            primitive_calls: 1,
+            own_time: 0.5,
+            cum_time: 0.5,
+        };
+        before.add_total(&FuncKey::builtin("<function f at 0x7f00aa>"), &stats);
+        after.add_total(&FuncKey::builtin("<function f at 0x7f11bb>"), &stats);
+        let profile = |graph| Profile {
+            threads: vec![dziura_model::ThreadProfile {
+                graph,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let d = diff(&profile(before), &profile(after), SortBy::Own).unwrap();
+        assert_eq!(d.rows.len(), 1, "{:?}", d.rows);
+        assert_eq!(d.rows[0].status, Status::Both);
+    }
 }
 
 #[cfg(test)]

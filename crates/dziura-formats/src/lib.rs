@@ -34,9 +34,6 @@ pub use speedscope::SpeedscopeOptions;
 pub enum FormatError {
     #[error("unknown output format '{0}' (valid formats: {names})", names = Format::names())]
     UnknownFormat(String),
-    /// Stack-based formats cannot be made from call counts alone.
-    #[error("{0} need a sampling profile (this one holds call counts only: write pstats, table, callgrind or pprof instead)")]
-    NeedsSamples(&'static str),
     /// Timelines come from sampling, or from tracing with a timeline.
     #[error("{0} need a sampling profile or a traced timeline (this one holds call counts only: trace with dziura run --timeline, or write pstats, table, callgrind or pprof instead)")]
     NeedsCallTimeline(&'static str),
@@ -44,8 +41,6 @@ pub enum FormatError {
     NoSamples(&'static str),
     #[error("{0} needs the samples' timeline (the profile keeps stack counts only)")]
     NeedsTimeline(&'static str),
-    #[error("the '{0}' format is not written by dziura-formats")]
-    NotHere(Format),
     #[error("flame graph: {0}")]
     Flamegraph(#[from] std::io::Error),
 }
@@ -175,10 +170,45 @@ impl FromStr for Format {
     }
 }
 
+/// "Your code first" above the table: who is the user (its code directories) and how the
+/// ranking is printed.
+#[derive(Clone, Debug)]
+pub struct OwnOptions {
+    pub classifier: dziura_own::Classifier,
+    pub render: dziura_own::RenderOptions,
+}
+
+impl Default for OwnOptions {
+    fn default() -> Self {
+        OwnOptions {
+            classifier: dziura_own::Classifier::default(),
+            render: dziura_own::RenderOptions {
+                limit: 15,
+                root: String::new(),
+                full_view_hint: "every function follows below".into(),
+            },
+        }
+    }
+}
+
+/// The table of every format that prints one (`-f table`, `show`): the user's functions ranked
+/// first, then pstats' table of every function.
+pub fn table(profile: &Profile, table: &dziura_table::ViewOptions, own: &OwnOptions) -> String {
+    let ranking = dziura_own::rank(profile, None, &own.classifier);
+    let mut text = dziura_own::render(&ranking, &own.render);
+    text.push('\n');
+    text.push_str(&dziura_table::stats_table(
+        &call_graph(profile, None),
+        table,
+    ));
+    text
+}
+
 /// Options of every writer, so one call can write any format.
 #[derive(Clone, Debug, Default)]
 pub struct WriteOptions {
     pub table: dziura_table::ViewOptions,
+    pub own: OwnOptions,
     pub collapsed: CollapsedOptions,
     pub flamegraph: FlamegraphOptions,
     pub speedscope: SpeedscopeOptions,
@@ -194,7 +224,7 @@ pub fn write(
     opts: &WriteOptions,
 ) -> Result<Vec<u8>, FormatError> {
     Ok(match format {
-        Format::Table => dziura_table::stats_table(&call_graph(profile, None), &opts.table).into(),
+        Format::Table => table(profile, &opts.table, &opts.own).into(),
         Format::Pstats => dziura_pstats::write(&call_graph(profile, None)),
         Format::Collapsed => collapsed::write(profile, &opts.collapsed)?.into(),
         Format::Flamegraph => flamegraph::write(profile, &opts.flamegraph)?,
@@ -373,21 +403,13 @@ mod tests {
         for f in Format::ALL {
             match write(&sampled, f, &opts) {
                 Ok(bytes) => assert!(!bytes.is_empty(), "{f}"),
-                Err(FormatError::NotHere(g)) => {
-                    assert!(matches!(g, Format::Dziura | Format::Html))
-                }
                 Err(e) => panic!("{f}: {e}"),
             }
             match write(&traced, f, &opts) {
                 Ok(bytes) => assert!(!bytes.is_empty() && !f.needs_samples(), "{f}"),
-                Err(
-                    FormatError::NeedsSamples(_)
-                    | FormatError::NeedsTimeline(_)
-                    | FormatError::NeedsCallTimeline(_),
-                ) => {
+                Err(FormatError::NeedsTimeline(_) | FormatError::NeedsCallTimeline(_)) => {
                     assert!(f.needs_samples(), "{f}")
                 }
-                Err(FormatError::NotHere(_)) => {}
                 Err(e) => panic!("{f}: {e}"),
             }
         }

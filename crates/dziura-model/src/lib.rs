@@ -191,10 +191,6 @@ impl CallGraph {
         &self.stats[i]
     }
 
-    pub fn stats_mut(&mut self, i: usize) -> &mut FuncStats {
-        &mut self.stats[i]
-    }
-
     pub fn find(&self, key: &FuncKey) -> Option<usize> {
         self.index.get(key).copied()
     }

@@ -23,6 +23,10 @@ pub struct ConvertArgs {
     /// Output format (default: from the extension of -o)
     #[arg(short, long)]
     format: Option<String>,
+    /// A directory of your own code, for the table's "your code first" (repeatable; also
+    /// DZIURA_OWN)
+    #[arg(long, value_name = "DIR")]
+    own: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -40,6 +44,10 @@ pub struct ShowArgs {
     /// In the tree, leave out calls below this share of the total time (percent)
     #[arg(long, value_name = "PERCENT", default_value_t = 1.0, value_parser = percent)]
     min_percent: f64,
+    /// A directory of your own code (repeatable; also DZIURA_OWN=DIR:DIR): only code there is
+    /// yours, for "your code first" and the tree (default: anything not installed or stdlib)
+    #[arg(long, value_name = "DIR")]
+    own: Vec<PathBuf>,
 }
 
 fn percent(s: &str) -> Result<f64, String> {
@@ -54,7 +62,7 @@ fn load(path: &Path) -> Result<Profile, Fail> {
         .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))
 }
 
-pub fn convert(_py: Python<'_>, args: ConvertArgs) -> Result<i32, Fail> {
+pub fn convert(py: Python<'_>, args: ConvertArgs) -> Result<i32, Fail> {
     let format = match &args.format {
         Some(name) => Format::from_name(name).map_err(|e| Fail(2, e.to_string()))?,
         None => Format::from_extension(&args.output).ok_or_else(|| {
@@ -69,7 +77,10 @@ pub fn convert(_py: Python<'_>, args: ConvertArgs) -> Result<i32, Fail> {
         })?,
     };
     let profile = load(&args.input)?;
-    let mut opts = WriteOptions::default();
+    let mut opts = WriteOptions {
+        own: crate::views::own_options(py, &args.own)?,
+        ..Default::default()
+    };
     if profile.samples.is_some() {
         opts.table.sort = Some(SortSpec::parse(&["tottime"]).expect("a sort key"));
     }
@@ -84,13 +95,13 @@ pub fn show(py: Python<'_>, args: ShowArgs) -> Result<i32, Fail> {
     let report = crate::cli::report(&args.view, false)?;
     let profile = load(&args.file)?;
     if args.tree {
-        let lib = LibraryDirs::of_this_python(py)?;
+        let own = crate::views::own_options(py, &args.own)?.classifier;
         let opts = TreeOptions {
             all: args.all,
             min_share: (args.min_percent / 100.0).max(0.0),
             color: colour_wanted(py),
         };
-        views::write_stdout(py, &tree(&profile, &opts, &|k| lib.is_library(k)))?;
+        views::write_stdout(py, &tree(&profile, &opts, &|k| !own.is_own(k)))?;
         return Ok(0);
     }
     let mut text = String::new();
@@ -101,6 +112,10 @@ pub fn show(py: Python<'_>, args: ShowArgs) -> Result<i32, Fail> {
             s.interval * 1000.0
         );
     }
+    let own = crate::views::own_options(py, &args.own)?;
+    let ranking = dziura_own::rank(&profile, None, &own.classifier);
+    text.push_str(&dziura_own::render(&ranking, &own.render));
+    text.push('\n');
     text.push_str(&views::render(&profile, &report));
     views::write_stdout(py, &text)?;
     Ok(0)
@@ -116,64 +131,6 @@ fn colour_wanted(py: Python<'_>) -> bool {
         .and_then(|o| o.call_method0("isatty"))
         .and_then(|t| t.extract::<bool>())
         .unwrap_or(false)
-}
-
-/// Where library code lives: this interpreter's prefixes and library directories, plus the
-/// markers any Python's library paths carry (site-packages, `lib/pythonX.Y`, frozen modules).
-struct LibraryDirs {
-    dirs: Vec<String>,
-}
-
-impl LibraryDirs {
-    fn of_this_python(py: Python<'_>) -> Result<Self, Fail> {
-        let sys = py.import("sys")?;
-        let sysconfig = py.import("sysconfig")?;
-        let paths = sysconfig.call_method0("get_paths")?;
-        let mut dirs: Vec<String> = Vec::new();
-        for k in ["stdlib", "platstdlib", "purelib", "platlib"] {
-            if let Ok(p) = paths.get_item(k).and_then(|p| p.extract::<String>()) {
-                dirs.push(p);
-            }
-        }
-        for k in ["prefix", "base_prefix", "exec_prefix", "base_exec_prefix"] {
-            if let Ok(p) = sys.getattr(k).and_then(|p| p.extract::<String>()) {
-                dirs.push(format!("{}/lib/", p.trim_end_matches('/')));
-                dirs.push(format!("{}/lib64/", p.trim_end_matches('/')));
-            }
-        }
-        for d in dirs.iter_mut() {
-            if !d.ends_with('/') {
-                d.push('/');
-            }
-        }
-        dirs.sort();
-        dirs.dedup();
-        Ok(LibraryDirs { dirs })
-    }
-
-    fn is_library(&self, k: &FuncKey) -> bool {
-        let f = k.file.as_str();
-        f == "~"
-            || k.is_builtin()
-            || f.starts_with("<frozen ")
-            || f.contains("/site-packages/")
-            || f.contains("/dist-packages/")
-            || looks_like_stdlib(f)
-            || self.dirs.iter().any(|d| f.starts_with(d.as_str()))
-    }
-}
-
-/// A path inside some Python's standard library: `.../lib/python3.12/...` (or `python3.13t`).
-fn looks_like_stdlib(f: &str) -> bool {
-    f.match_indices("/lib/python").any(|(i, m)| {
-        let rest = &f[i + m.len()..];
-        let ver: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
-        let after = &rest[ver.len()..];
-        ver.contains('.') && (after.starts_with('/') || after.starts_with("t/"))
-    })
 }
 
 struct TreeOptions {
@@ -527,7 +484,7 @@ mod tests {
     use dziura_model::{CallGraph, CallStats, Frame, Samples, ThreadProfile};
 
     fn lib(k: &FuncKey) -> bool {
-        k.is_builtin() || looks_like_stdlib(&k.file)
+        k.is_builtin() || dziura_own::looks_like_stdlib(&k.file)
     }
 
     fn plain(all: bool) -> TreeOptions {
@@ -540,10 +497,16 @@ mod tests {
 
     #[test]
     fn stdlib_paths_are_recognised() {
-        assert!(looks_like_stdlib("/usr/lib/python3.11/json/decoder.py"));
-        assert!(looks_like_stdlib("/opt/py/lib/python3.13t/threading.py"));
-        assert!(!looks_like_stdlib("/home/me/lib/python/mine.py"));
-        assert!(!looks_like_stdlib("/home/me/app.py"));
+        assert!(dziura_own::looks_like_stdlib(
+            "/usr/lib/python3.11/json/decoder.py"
+        ));
+        assert!(dziura_own::looks_like_stdlib(
+            "/opt/py/lib/python3.13t/threading.py"
+        ));
+        assert!(!dziura_own::looks_like_stdlib(
+            "/home/me/lib/python/mine.py"
+        ));
+        assert!(!dziura_own::looks_like_stdlib("/home/me/app.py"));
     }
 
     #[test]

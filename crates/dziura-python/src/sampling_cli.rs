@@ -111,6 +111,10 @@ pub struct RecordArgs {
     /// Also sample the Python processes the target starts (each thread named with its pid)
     #[arg(short, long)]
     subprocesses: bool,
+    /// A directory of your own code, for the table's "your code first" (repeatable; also
+    /// DZIURA_OWN; default: anything not installed or stdlib)
+    #[arg(long, value_name = "DIR")]
+    own: Vec<PathBuf>,
     /// Output format: flamegraph, speedscope, collapsed, table, pstats, chrome, callgrind, pprof
     /// (default: from the -o extension, else flamegraph)
     #[arg(short, long)]
@@ -412,7 +416,10 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         mode: "sampling".into(),
         ..Default::default()
     };
-    let mut wopts = WriteOptions::default();
+    let mut wopts = WriteOptions {
+        own: crate::views::own_options(py, &args.own)?,
+        ..Default::default()
+    };
     wopts.collapsed.threads = args.threads;
     wopts.flamegraph.collapsed.threads = args.threads;
     wopts.flamegraph.title = Some(format!("dziura record: {}", meta.command.join(" ")));
@@ -519,7 +526,9 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         (Stopped::TargetExited, _) => c.wait(),
         // The command runs in its own process group: a signal to dziura reached only dziura.
         (Stopped::Asked, Some(r)) => c.end(r.signal, grace, &stop),
-        (_, _) => c.end(libc::SIGTERM, grace, &stop),
+        // -d reached: asked to stop as Ctrl-C asks (KeyboardInterrupt, `finally` blocks), then
+        // SIGTERM, then SIGKILL.
+        (_, _) => c.end(libc::SIGINT, grace, &stop),
     });
     written?;
     let why = match (stopped, signal) {

@@ -83,16 +83,17 @@ pub fn render(model: &Model, r: &Report) -> String {
             out.push_str(&dziura_table::callees_view(&g, &with(c)));
         }
     };
+    // The graph the threads' tracers filled, or the one a sampled profile's stacks imply.
     if r.by_thread {
-        for t in &model.threads {
+        for (i, t) in model.threads.iter().enumerate() {
             out.push_str(&format!(
                 "Thread {} (ident {}, native id {})\n",
                 t.name, t.ident, t.native_id
             ));
-            one(&t.graph, &mut out);
+            one(&dziura_formats::call_graph(model, Some(i)), &mut out);
         }
     } else {
-        one(&model.merged(), &mut out);
+        one(&dziura_formats::call_graph(model, None), &mut out);
     }
     out
 }
@@ -116,4 +117,59 @@ pub fn format_for(path: &std::path::Path, format: Option<&str>) -> PyResult<Form
             ))
         }),
     }
+}
+
+/// This interpreter's library directories (stdlib, site-packages, its prefixes' `lib/` and
+/// `bin/`): code
+/// there is not the user's, beside what any Python's paths say of themselves.
+pub fn library_dirs(py: Python<'_>) -> PyResult<Vec<String>> {
+    let sys = py.import("sys")?;
+    let paths = py.import("sysconfig")?.call_method0("get_paths")?;
+    let mut dirs: Vec<String> = Vec::new();
+    for k in ["stdlib", "platstdlib", "purelib", "platlib"] {
+        if let Ok(p) = paths.get_item(k).and_then(|p| p.extract::<String>()) {
+            dirs.push(p);
+        }
+    }
+    for k in ["prefix", "base_prefix", "exec_prefix", "base_exec_prefix"] {
+        if let Ok(p) = sys.getattr(k).and_then(|p| p.extract::<String>()) {
+            let p = p.trim_end_matches('/');
+            dirs.push(format!("{p}/lib"));
+            dirs.push(format!("{p}/lib64"));
+            // Console scripts (`.venv/bin/gunicorn`) are the installed package's code.
+            dirs.push(format!("{p}/bin"));
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    Ok(dirs)
+}
+
+/// Who the user is for "your code first": `own` (`--own`) and `DZIURA_OWN` directories, else
+/// anything outside this interpreter's libraries; paths shown relative to the current
+/// directory.
+pub fn own_options(
+    py: Python<'_>,
+    own: &[std::path::PathBuf],
+) -> PyResult<dziura_formats::OwnOptions> {
+    let own: Vec<String> = own
+        .iter()
+        .map(|p| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.clone())
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut render = dziura_formats::OwnOptions::default().render;
+    render.root = std::env::current_dir()
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(dziura_formats::OwnOptions {
+        classifier: dziura_own::Classifier::new(
+            &dziura_own::Classifier::own_from_env(&own),
+            &library_dirs(py)?,
+        ),
+        render,
+    })
 }

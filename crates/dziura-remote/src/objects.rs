@@ -194,6 +194,23 @@ pub fn read_int(
     Ok(Some((negative, v)))
 }
 
+/// How many decimal digits an `int` too big for [`read_int`] has (within one), from its digit
+/// count and its most significant 30-bit digit.
+pub fn int_decimal_digits(m: &impl Memory, l: &Layout, obj: u64) -> Result<u64, RemoteError> {
+    let word = m.word(obj + l.long_size)?;
+    let digits = if l.long_tagged {
+        word >> 3
+    } else {
+        (word as i64).unsigned_abs()
+    };
+    if digits == 0 || digits > 1 << 28 {
+        return Err(torn("implausible int size", obj));
+    }
+    let top = u32_at(&m.read_vec(obj + l.long_digits + 4 * (digits - 1), 4)?, 0) & 0x3fff_ffff;
+    let bits = 30 * (digits - 1) + u64::from(32 - top.leading_zeros());
+    Ok((bits as f64 * std::f64::consts::LOG10_2).floor() as u64 + 1)
+}
+
 /// The `tp_name` of an object's type.
 pub fn type_name(m: &impl Memory, l: &Layout, obj: u64) -> Result<String, RemoteError> {
     let t = m.word(obj + l.ob_type)?;

@@ -877,7 +877,12 @@ impl Spy {
     fn int(&self, obj: u64) -> Option<String> {
         match objects::read_int(&self.process, &self.layout, obj).ok()? {
             Some((negative, v)) => Some(format!("{}{v}", if negative { "-" } else { "" })),
-            None => Some("<int of more than 120 bits>".into()),
+            None => Some(
+                match objects::int_decimal_digits(&self.process, &self.layout, obj) {
+                    Ok(n) => format!("<int of {n} digits>"),
+                    Err(_) => "<int of more than 120 bits>".into(),
+                },
+            ),
         }
     }
 
@@ -954,11 +959,7 @@ fn nonzero_interp(interp: u64) -> Result<u64, RemoteError> {
     }
 }
 
-/// Whether the thread is on a CPU now (`R` in `/proc/PID/task/TID/stat`).
-pub fn is_running(pid: i32, tid: u64) -> bool {
-    std::fs::read(format!("/proc/{pid}/task/{tid}/stat")).is_ok_and(|b| state_is_running(&b))
-}
-
+/// Whether a `/proc/PID/task/TID/stat` line says the thread is on a CPU (`R`).
 fn state_is_running(stat: &[u8]) -> bool {
     // The state follows the parenthesised command name, which may itself contain ") ".
     let Some(i) = stat.iter().rposition(|&c| c == b')') else {
