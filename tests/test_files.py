@@ -201,3 +201,41 @@ def test_tree_is_coloured_on_a_terminal(traced):
     os.close(main)
     assert p.wait(timeout=30) == 0
     assert b"\x1b[1mmain\x1b[0m" in out and b"100.0%\x1b[0m" in out
+
+
+def test_show_and_convert_print_one_table(traced, tmp_path):
+    """`show FILE` and `convert FILE -o t.txt` print the same table (the ranking, then every
+    function with paths relative to the project, site-packages or stdlib), in any -s order."""
+    for sort in ([], ["-s", "calls"]):
+        shown = dz("show", traced, *sort, cwd=traced.parent)
+        assert shown.returncode == 0, shown.stderr
+        out = tmp_path / "t.txt"
+        converted = dz("convert", traced, "-o", out, *sort, cwd=traced.parent)
+        assert converted.returncode == 0, converted.stderr
+        assert shown.stdout == out.read_text(), (shown.stdout, out.read_text())
+        assert "Your code first" in shown.stdout
+        assert "prog.py:4(fib)" in shown.stdout and str(traced.parent) not in shown.stdout, shown.stdout
+        assert "json/decoder.py:" in shown.stdout, shown.stdout
+    assert "Ordered by: call count" in shown.stdout
+
+
+def test_folded_stacks_are_read_by_show_convert_and_diff(tmp_path):
+    """One reader for every command: folded stacks (py-spy's, `record -f collapsed`) show as a
+    table and convert to any format, as dziura and pstats files do."""
+    folded = tmp_path / "app.folded"
+    folded.write_text("main (app.py:3);work (app.py:7) 30\nmain (app.py:3);{built-in method time.sleep} 10\n")
+    shown = dz("show", folded)
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split()[-1]: line.split() for line in shown.stdout.splitlines() if line.endswith(")") or "built-in" in line}
+    assert rows["app.py:0(work)"][0] == "30", shown.stdout
+    assert rows["app.py:0(main)"][0] == "40", shown.stdout
+    svg = tmp_path / "app.svg"
+    r = dz("convert", folded, "-o", svg)
+    assert r.returncode == 0, r.stderr
+    assert svg.read_text().startswith("<?xml") and "work (app.py:7)" in svg.read_text()
+    r = dz("diff", folded, folded)
+    assert r.returncode == 0, r.stderr
+    junk = tmp_path / "nothing.txt"
+    junk.write_text("hello 1x\n")
+    line = one_error_line(dz("show", junk))
+    assert "not a dziura or pstats profile, nor folded stacks" in line, line

@@ -120,3 +120,75 @@ def test_own_directories_can_be_named(server, tmp_path):
     assert r.returncode == 0, r.stderr
     rows = ranking_rows(out.read_text())
     assert rows and all("slowapi.py" in line.split("[")[0] for line in rows), out.read_text()[:2000]
+
+
+def top_screens(*extra, seconds=3):
+    r = subprocess.run([*DZIURA, "top", *map(str, extra), "-d", str(seconds), "--delay", "1", "--no-redraw"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    screens = ["dziura top: pid" + s for s in r.stdout.split("dziura top: pid") if s.strip()]
+    assert len(screens) >= 2, r.stdout
+    return screens
+
+
+def test_the_culprit_is_row_one_of_tops_first_screen(server):
+    """`top`'s first screen is the ranking, with the culprit first; the table of every function
+    is one key (a) or flag (--all) away, and the screen says so."""
+    last = top_screens("--pid", server)[-1]
+    assert "key a: every function" in last, last
+    row = first_row(last)
+    assert re.search(r"check_rate\.<locals>\.wrapper \(.*slowapi\.py:\d+\)", row), last
+    assert "in SQLiteCursorWrapper.execute (django/db/backends/sqlite3/base.py:" in row, row
+    assert float(row.split()[1].rstrip("%")) > 50, row
+
+
+def test_tops_full_view_is_the_table_sorted_by_any_column(server):
+    """--all (key a) shows the table `show` prints, paths relative to site-packages, sorted by the
+    column asked for: own time puts Django's cursor wrapper first, cumulative time the
+    outermost frames."""
+    last = top_screens("--pid", server, "--all", "--sort", "own")[-1]
+    assert "sorted by internal time" in last and "ncalls  tottime  percall  cumtime  percall" in last, last
+    rows = [line for line in last.splitlines() if re.match(r"^\s*\d+(/\d+)?\s+[\d.]+\s", line)]
+    assert "django/db/backends/sqlite3/base.py:" in rows[0] and "(SQLiteCursorWrapper.execute)" in rows[0], last
+    assert all("/site-packages/" not in line for line in rows), last
+    by_name = top_screens("--pid", server, "--all", "--sort", "name", seconds=2)[-1]
+    assert "sorted by function name" in by_name, by_name
+    # pstats orders names ascending; built-ins ({...}) sort by their hidden <...> names.
+    names = [re.search(r":\d+\((.*)\)$", line).group(1) for line in by_name.splitlines()
+             if re.match(r"^\s*\d+(/\d+)?\s+[\d.]+\s", line) and line.endswith(")")]
+    assert len(names) >= 3 and names == sorted(names), names
+
+
+@pytest.mark.skipif(not __import__("shutil").which("tmux"), reason="tmux is not installed")
+def test_top_keys_switch_views_in_a_terminal(server):
+    """In a real terminal (tmux): the ranking first, `a` the table, `t` sorted by total, `q` quits
+    and puts the terminal back."""
+    session = f"dziura-top-own-{os.getpid()}"
+    cmd = " ".join([*DZIURA, "top", "--pid", str(server), "--delay", "0.5"])
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "40", cmd], check=True)
+
+    def screen():
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+    def wait_for(text):
+        deadline = time.monotonic() + 20
+        while text not in (s := screen()):
+            assert time.monotonic() < deadline, s
+            time.sleep(0.2)
+        return s
+
+    try:
+        first = wait_for("check_rate.<locals>.wrapper")
+        assert "Your code first" in first and "key a: every function" in first, first
+        subprocess.run(["tmux", "send-keys", "-t", session, "a"], check=True)
+        wait_for("sorted by internal time")
+        subprocess.run(["tmux", "send-keys", "-t", session, "t"], check=True)
+        wait_for("sorted by cumulative time")
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        deadline = time.monotonic() + 10
+        while subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode == 0:
+            # The command ended: tmux closes the window, and with it the session.
+            assert time.monotonic() < deadline, screen()
+            time.sleep(0.2)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

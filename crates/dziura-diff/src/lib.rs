@@ -6,15 +6,13 @@
 //! are then matched on base name, line and name, so profiles taken on machines with different
 //! install paths still line up.
 
-mod folded;
-
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use dziura_formats::collapsed::{self, CollapsedOptions};
 use dziura_model::{CallStats, FuncKey, Profile};
 
-pub use folded::{read_folded, FoldedError};
+pub use dziura_file::{read_folded, FoldedError};
 
 /// Why two profiles could not be compared.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +36,7 @@ pub enum Kind {
 
 /// The kind of `profile`: sampling when it holds samples and no traced call graph.
 pub fn kind(profile: &Profile) -> Kind {
-    let traced = profile.threads.iter().any(|t| !t.graph.is_empty());
-    if profile.samples.is_some() && !traced {
+    if profile.is_sampled() {
         Kind::Sampling
     } else {
         Kind::Tracing

@@ -11,8 +11,12 @@
 //! catches damage). Indices the model keeps for itself are rebuilt on load, and a body whose
 //! indices point nowhere is refused, so a profile read here is as sound as one collected.
 //!
-//! [`read_any`] also takes cProfile's pstats files, so every command that reads a saved profile
-//! accepts both.
+//! [`load`] is the one reader of saved profiles every command uses (`show`, `convert`, `diff`):
+//! dziura files, cProfile's pstats files and folded stacks.
+
+pub mod folded;
+
+pub use folded::{read_folded, FoldedError};
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -41,7 +45,7 @@ pub enum FileError {
     Corrupt,
     #[error("truncated or corrupt pstats file ({0})")]
     CorruptPstats(String),
-    #[error("not a dziura or pstats profile (expected a file written by dziura -o / record, or by cProfile)")]
+    #[error("not a dziura or pstats profile, nor folded stacks (expected a file written by dziura -o / record, by cProfile, or folded stacks as py-spy writes them)")]
     Unknown,
 }
 
@@ -82,6 +86,22 @@ pub enum ReadError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     File(#[from] FileError),
+    #[error("not a dziura or pstats profile, and {0}")]
+    Folded(#[from] FoldedError),
+}
+
+/// Reads any saved profile: a dziura file, a pstats file (from dziura or cProfile; a sampled run
+/// saved as pstats reads as call counts) or folded stacks (`dziura record -f collapsed`,
+/// py-spy), looking at its first bytes before reading it whole.
+pub fn load(path: &Path) -> Result<Profile, ReadError> {
+    let bytes = read_path(path, true)?;
+    match read_any(&bytes) {
+        Err(FileError::Unknown) => {
+            let text = std::str::from_utf8(&bytes).map_err(|_| FileError::Unknown)?;
+            Ok(read_folded(text)?)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// The whole of a saved profile, read only once its first bytes show it is one: a dziura file,

@@ -34,6 +34,8 @@ pub use speedscope::SpeedscopeOptions;
 pub enum FormatError {
     #[error("unknown output format '{0}' (valid formats: {names})", names = Format::names())]
     UnknownFormat(String),
+    #[error("cannot tell the output format from '{0}': name it (-f FORMAT, or format= in Python); valid formats: {names}", names = Format::names())]
+    CannotTell(String),
     /// Timelines come from sampling, or from tracing with a timeline.
     #[error("{0} need a sampling profile or a traced timeline (this one holds call counts only: trace with dziura run --timeline, or write pstats, table, callgrind or pprof instead)")]
     NeedsCallTimeline(&'static str),
@@ -70,6 +72,91 @@ pub enum Format {
     Pprof,
 }
 
+/// What one format is: its name on the command line and in the Python API, the extension
+/// dziura gives its files, the file name endings that imply it, and whether it is text. Every
+/// question about a format is answered from [`FACTS`].
+struct Facts {
+    format: Format,
+    name: &'static str,
+    extension: &'static str,
+    /// Endings (beside `.extension`) that imply the format.
+    also: &'static [&'static str],
+    text: bool,
+}
+
+const FACTS: [Facts; 10] = [
+    Facts {
+        format: Format::Table,
+        name: "table",
+        extension: "txt",
+        also: &[],
+        text: true,
+    },
+    Facts {
+        format: Format::Pstats,
+        name: "pstats",
+        extension: "prof",
+        also: &[".pstats"],
+        text: false,
+    },
+    Facts {
+        format: Format::Dziura,
+        name: "dziura",
+        extension: "dziura",
+        also: &[],
+        text: false,
+    },
+    Facts {
+        format: Format::Collapsed,
+        name: "collapsed",
+        extension: "collapsed",
+        also: &[".folded"],
+        text: true,
+    },
+    Facts {
+        format: Format::Flamegraph,
+        name: "flamegraph",
+        extension: "svg",
+        also: &[],
+        text: true,
+    },
+    Facts {
+        format: Format::Html,
+        name: "html",
+        extension: "html",
+        also: &[".htm"],
+        text: true,
+    },
+    Facts {
+        format: Format::Speedscope,
+        name: "speedscope",
+        extension: "speedscope.json",
+        also: &[],
+        text: true,
+    },
+    Facts {
+        format: Format::Chrome,
+        name: "chrome",
+        extension: "trace.json",
+        also: &[".chrome.json"],
+        text: true,
+    },
+    Facts {
+        format: Format::Callgrind,
+        name: "callgrind",
+        extension: "callgrind",
+        also: &[],
+        text: true,
+    },
+    Facts {
+        format: Format::Pprof,
+        name: "pprof",
+        extension: "pb.gz",
+        also: &[".pprof"],
+        text: false,
+    },
+];
+
 impl Format {
     pub const ALL: [Format; 10] = [
         Format::Table,
@@ -84,19 +171,25 @@ impl Format {
         Format::Pprof,
     ];
 
+    fn facts(self) -> &'static Facts {
+        FACTS
+            .iter()
+            .find(|f| f.format == self)
+            .expect("every format has its facts")
+    }
+
     pub fn name(self) -> &'static str {
-        match self {
-            Format::Table => "table",
-            Format::Pstats => "pstats",
-            Format::Dziura => "dziura",
-            Format::Collapsed => "collapsed",
-            Format::Flamegraph => "flamegraph",
-            Format::Html => "html",
-            Format::Speedscope => "speedscope",
-            Format::Chrome => "chrome",
-            Format::Callgrind => "callgrind",
-            Format::Pprof => "pprof",
-        }
+        self.facts().name
+    }
+
+    /// The extension dziura gives files of this format (`svg`, `speedscope.json`).
+    pub fn extension(self) -> &'static str {
+        self.facts().extension
+    }
+
+    /// Whether the output is text a terminal can show.
+    pub fn is_text(self) -> bool {
+        self.facts().text
     }
 
     /// Every name, comma separated, for help texts and errors.
@@ -114,32 +207,40 @@ impl Format {
     }
 
     /// The format a file name implies, when only one can be meant: `.json` alone says nothing.
+    /// The longest matching ending wins (`x.speedscope.json` is speedscope).
     pub fn from_extension(path: impl AsRef<Path>) -> Option<Format> {
         let file = path.as_ref().file_name()?.to_str()?.to_ascii_lowercase();
         if file.starts_with("callgrind.out") {
             return Some(Format::Callgrind);
         }
-        const SUFFIXES: &[(&str, Format)] = &[
-            (".speedscope.json", Format::Speedscope),
-            (".trace.json", Format::Chrome),
-            (".chrome.json", Format::Chrome),
-            (".pb.gz", Format::Pprof),
-            (".pprof", Format::Pprof),
-            (".prof", Format::Pstats),
-            (".pstats", Format::Pstats),
-            (".txt", Format::Table),
-            (".collapsed", Format::Collapsed),
-            (".folded", Format::Collapsed),
-            (".svg", Format::Flamegraph),
-            (".html", Format::Html),
-            (".htm", Format::Html),
-            (".callgrind", Format::Callgrind),
-            (".dziura", Format::Dziura),
-        ];
-        SUFFIXES
-            .iter()
-            .find(|(suffix, _)| file.len() > suffix.len() && file.ends_with(suffix))
-            .map(|&(_, f)| f)
+        let mut best: Option<(usize, Format)> = None;
+        for f in &FACTS {
+            let dotted = format!(".{}", f.extension);
+            for ending in std::iter::once(dotted.as_str()).chain(f.also.iter().copied()) {
+                let longer = best.is_none_or(|(n, _)| ending.len() > n);
+                if longer && file.len() > ending.len() && file.ends_with(ending) {
+                    best = Some((ending.len(), f.format));
+                }
+            }
+        }
+        best.map(|(_, f)| f)
+    }
+
+    /// The format of an output: the one named (`-f`, `format=`), else the one `path`'s name
+    /// implies, else `fallback` (`None`: nothing can be guessed, and the error says so).
+    pub fn choose(
+        name: Option<&str>,
+        path: Option<&Path>,
+        fallback: Option<Format>,
+    ) -> Result<Format, FormatError> {
+        if let Some(n) = name {
+            return Format::from_name(n);
+        }
+        path.and_then(Format::from_extension)
+            .or(fallback)
+            .ok_or_else(|| {
+                FormatError::CannotTell(path.map(|p| p.display().to_string()).unwrap_or_default())
+            })
     }
 
     /// Whether the format is made from sampled stacks (and so fails on a tracing profile).
@@ -148,11 +249,6 @@ impl Format {
             self,
             Format::Collapsed | Format::Flamegraph | Format::Speedscope | Format::Chrome
         )
-    }
-
-    /// Whether the output is text a terminal can show.
-    pub fn is_text(self) -> bool {
-        !matches!(self, Format::Pstats | Format::Pprof | Format::Dziura)
     }
 }
 
@@ -191,17 +287,54 @@ impl Default for OwnOptions {
     }
 }
 
-/// The table of every format that prints one (`-f table`, `show`): the user's functions ranked
-/// first, then pstats' table of every function.
+/// The table of every view that prints one (`show`, `-f table` of `record` and `convert`,
+/// `top`'s full view): for a sampled profile a line saying what its numbers are, the user's
+/// functions ranked first, then pstats' table of every function, files named relative to their
+/// site-packages, stdlib or project as everywhere else.
 pub fn table(profile: &Profile, table: &dziura_table::ViewOptions, own: &OwnOptions) -> String {
+    let mut text = String::new();
+    if let Some(s) = &profile.samples {
+        text.push_str(&format!(
+            "Sampled profile: ncalls = samples with the function on the stack, times = samples x {:.3} ms\n",
+            s.interval * 1000.0
+        ));
+    }
     let ranking = dziura_own::rank(profile, None, &own.classifier);
-    let mut text = dziura_own::render(&ranking, &own.render);
+    text.push_str(&dziura_own::render(&ranking, &own.render));
     text.push('\n');
     text.push_str(&dziura_table::stats_table(
-        &call_graph(profile, None),
+        &relative_graph(&call_graph(profile, None), &own.render.root),
         table,
     ));
     text
+}
+
+/// The order a table takes when none is asked for: own time for a sampled profile (its
+/// cumulative column is the same outer frames at 100 % in every row), cumulative time for a
+/// traced one.
+pub fn default_sort(profile: &Profile) -> dziura_table::SortSpec {
+    let key = if profile.is_sampled() {
+        "tottime"
+    } else {
+        "cumulative"
+    };
+    dziura_table::SortSpec::parse(&[key]).expect("a pstats sort key")
+}
+
+/// The graph with each file named as [`dziura_own::short_path`] names it (relative to its
+/// site-packages, the stdlib, or `root`); functions that then coincide are added together.
+pub fn relative_graph(graph: &CallGraph, root: &str) -> CallGraph {
+    graph.map_keys(|k| {
+        if k.is_builtin() {
+            k.clone()
+        } else {
+            FuncKey::python(
+                dziura_own::short_path(&k.file, root),
+                k.line,
+                k.name.clone(),
+            )
+        }
+    })
 }
 
 /// Options of every writer, so one call can write any format.
@@ -240,9 +373,8 @@ pub fn write(
 /// The call graph of one thread, or of all threads added together: the threads' own graphs
 /// when a tracer filled them, else the graph the samples imply.
 pub fn call_graph(profile: &Profile, thread: Option<usize>) -> CallGraph {
-    let traced = profile.threads.iter().any(|t| !t.graph.is_empty());
     match (&profile.samples, thread) {
-        (Some(s), _) if !traced => s.call_graph(thread),
+        (Some(s), _) if profile.is_sampled() => s.call_graph(thread),
         (_, None) => profile.merged(),
         (_, Some(t)) => profile
             .threads

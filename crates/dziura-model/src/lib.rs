@@ -232,12 +232,14 @@ impl CallGraph {
     /// The graph with directories stripped from file names; functions that then collide are
     /// added together, as `pstats.Stats.strip_dirs` does.
     pub fn strip_dirs(&self) -> CallGraph {
+        self.map_keys(FuncKey::stripped)
+    }
+
+    /// The graph with every key renamed by `rename` (shorter paths, say); functions that then
+    /// collide are added together.
+    pub fn map_keys(&self, rename: impl Fn(&FuncKey) -> FuncKey) -> CallGraph {
         let mut out = CallGraph::new();
-        let map: Vec<usize> = self
-            .keys
-            .iter()
-            .map(|k| out.intern(&k.stripped()))
-            .collect();
+        let map: Vec<usize> = self.keys.iter().map(|k| out.intern(&rename(k))).collect();
         for (j, s) in self.stats.iter().enumerate() {
             let i = map[j];
             out.stats[i].total.add(&s.total);
@@ -615,6 +617,12 @@ impl Profile {
             None => self.calls.as_ref(),
             Some(_) => None,
         }
+    }
+
+    /// Whether this profile's numbers come from samples, else from a tracer's exact counts:
+    /// the one place that decides it, for every view.
+    pub fn is_sampled(&self) -> bool {
+        self.samples.is_some() && self.threads.iter().all(|t| t.graph.is_empty())
     }
 
     /// All threads added together: the view cProfile gives.

@@ -341,8 +341,7 @@ pub fn from_edges(graph: &CallGraph, c: &Classifier) -> Ranking {
 
 /// The ranking of any profile: from its samples, else its traced timeline, else its edges.
 pub fn rank(profile: &Profile, thread: Option<usize>, c: &Classifier) -> Ranking {
-    let traced = profile.threads.iter().any(|t| !t.graph.is_empty());
-    if let (Some(s), false) = (&profile.samples, traced) {
+    if let Some(s) = profile.samples.as_ref().filter(|_| profile.is_sampled()) {
         return from_samples(s, thread, c);
     }
     if let Some(calls) = profile.traced_calls() {

@@ -11,6 +11,8 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PySyntaxError, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 
+mod top;
+
 use crate::profile::Profile;
 use crate::views::{self, Report};
 
@@ -34,9 +36,9 @@ struct Cli {
 /// The table options shared by `run` and `show`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct ViewArgs {
-    /// Sort key, as pstats takes it: tottime, cumulative, calls, pcalls, name, filename, line, nfl, stdname (or a unique prefix)
-    #[arg(short = 's', long = "sort", default_value = "cumulative")]
-    pub sort: String,
+    /// Sort key, as pstats takes it: tottime, cumulative, calls, pcalls, name, filename, line, nfl, stdname (or a unique prefix); default cumulative (tottime for a sampled profile)
+    #[arg(short = 's', long = "sort")]
+    pub sort: Option<String>,
     /// Restrict the listing: a count (20), a fraction (0.1) or a regular expression; repeatable
     #[arg(short = 'l', long = "limit")]
     pub limit: Vec<String>,
@@ -94,7 +96,7 @@ enum Command {
     /// Print the current Python stack of every thread of a running process, once
     Dump(crate::sampling_cli::DumpArgs),
     /// A live, refreshing view of the functions a running process spends its time in
-    Top(crate::sampling_cli::TopArgs),
+    Top(top::TopArgs),
     /// Convert a saved profile to another format
     Convert(crate::files_cli::ConvertArgs),
     /// Compare two profiles: what got slower, what got faster, what is new or gone
@@ -142,7 +144,7 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
         Command::Show(args) => crate::files_cli::show(py, args),
         Command::Record(args) => crate::sampling_cli::record(py, args).map_err(|e| Fail(e.0, e.1)),
         Command::Dump(args) => crate::sampling_cli::dump(py, args).map_err(|e| Fail(e.0, e.1)),
-        Command::Top(args) => crate::sampling_cli::top(py, args).map_err(|e| Fail(e.0, e.1)),
+        Command::Top(args) => top::top(py, args),
         Command::Convert(args) => crate::files_cli::convert(py, args),
         Command::Diff(args) => crate::diff_cli::diff(py, args),
     };
@@ -178,12 +180,7 @@ fn run_command(py: Python<'_>, args: RunArgs) -> Result<i32, Fail> {
 }
 
 pub(crate) fn report(view: &ViewArgs, by_thread: bool) -> Result<Report, Fail> {
-    let sort = SortSpec::parse(&[view.sort.as_str()]).map_err(|e| {
-        Fail(
-            2,
-            format!("option -s: invalid choice: '{}': {e}", view.sort),
-        )
-    })?;
+    let sort = sort_option(view.sort.as_deref().unwrap_or("cumulative"))?;
     let parse = |items: &[String]| -> Result<Vec<Restriction>, Fail> {
         items
             .iter()
@@ -208,6 +205,11 @@ pub(crate) fn report(view: &ViewArgs, by_thread: bool) -> Result<Report, Fail> {
             .map(|p| parse(std::slice::from_ref(p)))
             .transpose()?,
     })
+}
+
+/// A `-s` argument, refused in argparse's words when it is no pstats key.
+pub(crate) fn sort_option(key: &str) -> Result<SortSpec, Fail> {
+    SortSpec::parse(&[key]).map_err(|e| Fail(2, format!("option -s: invalid choice: '{key}': {e}")))
 }
 
 /// Fails early, before the program runs, when `-o` cannot be written.
@@ -393,17 +395,13 @@ impl Output {
     /// `-f` if given, else what `-o`'s extension says, else pstats for a file (as cProfile's
     /// `-o`) and the table on the terminal.
     fn choose(path: Option<PathBuf>, format: Option<&str>) -> Result<Output, Fail> {
-        let format = match format {
-            Some(f) => Format::from_name(f).map_err(|e| Fail(2, e.to_string()))?,
-            None => path
-                .as_deref()
-                .and_then(Format::from_extension)
-                .unwrap_or(if path.is_some() {
-                    Format::Pstats
-                } else {
-                    Format::Table
-                }),
+        let fallback = if path.is_some() {
+            Format::Pstats
+        } else {
+            Format::Table
         };
+        let format = Format::choose(format, path.as_deref(), Some(fallback))
+            .map_err(|e| Fail(2, e.to_string()))?;
         if path.is_none() && !format.is_text() {
             return Err(Fail(
                 2,

@@ -1,6 +1,6 @@
 //! `dziura diff`: what changed between two profiles.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use dziura_diff::{DiffFlamegraphOptions, SortBy};
@@ -60,34 +60,6 @@ fn out_format(args: &DiffArgs) -> Result<Out, Fail> {
     })
 }
 
-/// Reads a saved profile: a dziura file or a pstats file (from dziura or cProfile; a sampled
-/// run saved as pstats compares as call counts), else folded stacks (`dziura record -f
-/// collapsed`, py-spy). dziura files of sampled runs and folded stacks keep the stacks a flame
-/// graph diff needs.
-fn read_profile(path: &Path) -> Result<dziura_model::Profile, Fail> {
-    let bytes = dziura_file::read_path(path, true)
-        .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))?;
-    match dziura_file::read_any(&bytes) {
-        Ok(p) => Ok(p),
-        Err(e) => {
-            let text = std::str::from_utf8(&bytes).ok();
-            let looks_folded = matches!(e, dziura_file::FileError::Unknown)
-                && text.is_some_and(|t| !t.trim().is_empty());
-            match text.filter(|_| looks_folded).map(dziura_diff::read_folded) {
-                Some(Ok(p)) => Ok(p),
-                Some(Err(_)) => Err(Fail(
-                    1,
-                    format!(
-                        "cannot read '{}': not a dziura or pstats profile, nor folded stacks",
-                        path.display()
-                    ),
-                )),
-                None => Err(Fail(1, format!("cannot read '{}': {e}", path.display()))),
-            }
-        }
-    }
-}
-
 pub fn diff(py: Python<'_>, args: DiffArgs) -> Result<i32, Fail> {
     let sort = SortBy::from_name(&args.sort).ok_or_else(|| {
         Fail(
@@ -99,8 +71,8 @@ pub fn diff(py: Python<'_>, args: DiffArgs) -> Result<i32, Fail> {
         )
     })?;
     let out = out_format(&args)?;
-    let before = read_profile(&args.before)?;
-    let after = read_profile(&args.after)?;
+    let before = crate::files_cli::load(&args.before)?;
+    let after = crate::files_cli::load(&args.after)?;
     let d = dziura_diff::diff(&before, &after, sort).map_err(|e| Fail(1, e.to_string()))?;
     let table = dziura_diff::render_table(&d, args.limit);
     let opts = DiffFlamegraphOptions {

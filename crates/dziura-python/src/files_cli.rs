@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use dziura_formats::{Format, WriteOptions};
 use dziura_model::{FuncKey, Profile};
-use dziura_table::SortSpec;
 use pyo3::prelude::*;
 
 use crate::cli::Fail;
@@ -23,6 +22,10 @@ pub struct ConvertArgs {
     /// Output format (default: from the extension of -o)
     #[arg(short, long)]
     format: Option<String>,
+    /// The table's sort key, as pstats takes it (default cumulative; tottime for a sampled
+    /// profile)
+    #[arg(short, long)]
+    sort: Option<String>,
     /// A directory of your own code, for the table's "your code first" (repeatable; also
     /// DZIURA_OWN)
     #[arg(long, value_name = "DIR")]
@@ -55,35 +58,24 @@ fn percent(s: &str) -> Result<f64, String> {
 }
 
 /// Reads a saved profile, with one-line errors.
-fn load(path: &Path) -> Result<Profile, Fail> {
-    let bytes = dziura_file::read_path(path, false)
-        .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))?;
-    dziura_file::read_any(&bytes)
-        .map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))
+pub(crate) fn load(path: &Path) -> Result<Profile, Fail> {
+    dziura_file::load(path).map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))
 }
 
 pub fn convert(py: Python<'_>, args: ConvertArgs) -> Result<i32, Fail> {
-    let format = match &args.format {
-        Some(name) => Format::from_name(name).map_err(|e| Fail(2, e.to_string()))?,
-        None => Format::from_extension(&args.output).ok_or_else(|| {
-            Fail(
-                2,
-                format!(
-                    "cannot tell the output format from '{}'; give -f FORMAT (valid formats: {})",
-                    args.output.display(),
-                    Format::names()
-                ),
-            )
-        })?,
-    };
+    let format = Format::choose(args.format.as_deref(), Some(&args.output), None)
+        .map_err(|e| Fail(2, e.to_string()))?;
+    let sort = args
+        .sort
+        .as_deref()
+        .map(crate::cli::sort_option)
+        .transpose()?;
     let profile = load(&args.input)?;
     let mut opts = WriteOptions {
         own: crate::views::own_options(py, &args.own)?,
         ..Default::default()
     };
-    if profile.samples.is_some() {
-        opts.table.sort = Some(SortSpec::parse(&["tottime"]).expect("a sort key"));
-    }
+    opts.table.sort = Some(sort.unwrap_or_else(|| dziura_formats::default_sort(&profile)));
     let bytes = dziura_formats::write(&profile, format, &opts)
         .map_err(|e| Fail(1, format!("cannot convert '{}': {e}", args.input.display())))?;
     std::fs::write(&args.output, bytes)
@@ -104,19 +96,20 @@ pub fn show(py: Python<'_>, args: ShowArgs) -> Result<i32, Fail> {
         views::write_stdout(py, &tree(&profile, &opts, &|k| !own.is_own(k)))?;
         return Ok(0);
     }
-    let mut text = String::new();
-    if let Some(s) = &profile.samples {
-        let _ = writeln!(
-            text,
-            "Sampled profile: ncalls = samples with the function on the stack, times = samples x {:.3} ms",
-            s.interval * 1000.0
-        );
+    let mut report = report;
+    if args.view.sort.is_none() {
+        report.opts.sort = Some(dziura_formats::default_sort(&profile));
     }
+    // The table `convert -f table` writes for the same file, then the callers/callees asked for.
     let own = crate::views::own_options(py, &args.own)?;
-    let ranking = dziura_own::rank(&profile, None, &own.classifier);
-    text.push_str(&dziura_own::render(&ranking, &own.render));
-    text.push('\n');
-    text.push_str(&views::render(&profile, &report));
+    let mut text = dziura_formats::table(&profile, &report.opts, &own);
+    text.push_str(&views::relations(
+        &dziura_formats::relative_graph(
+            &dziura_formats::call_graph(&profile, None),
+            &own.render.root,
+        ),
+        &report,
+    ));
     views::write_stdout(py, &text)?;
     Ok(0)
 }

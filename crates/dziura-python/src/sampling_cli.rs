@@ -44,7 +44,17 @@ pub(crate) fn bounded(
     }
 }
 
-fn seconds(s: &str) -> Result<f64, String> {
+/// A table order: `own` and `total` as py-spy names them, else pstats' keys and prefixes.
+pub(crate) fn sort_key(s: &str) -> Result<dziura_table::SortSpec, String> {
+    let word = match s {
+        "own" => "tottime",
+        "total" => "cumulative",
+        other => other,
+    };
+    dziura_table::SortSpec::parse(&[word]).map_err(|e| e.to_string())
+}
+
+pub(crate) fn seconds(s: &str) -> Result<f64, String> {
     bounded(s, 0.0, false, MAX_SECONDS, "seconds")
 }
 
@@ -52,11 +62,11 @@ fn seconds_or_zero(s: &str) -> Result<f64, String> {
     bounded(s, 0.0, true, MAX_SECONDS, "seconds")
 }
 
-fn refresh_seconds(s: &str) -> Result<f64, String> {
+pub(crate) fn refresh_seconds(s: &str) -> Result<f64, String> {
     bounded(s, 0.05, true, MAX_SECONDS, "seconds")
 }
 
-fn rate(s: &str) -> Result<f64, String> {
+pub(crate) fn rate(s: &str) -> Result<f64, String> {
     bounded(s, 0.0, false, MAX_RATE, "samples per second")
 }
 
@@ -115,6 +125,10 @@ pub struct RecordArgs {
     /// DZIURA_OWN; default: anything not installed or stdlib)
     #[arg(long, value_name = "DIR")]
     own: Vec<PathBuf>,
+    /// The table's order (-f table): own (tottime), total (cumulative), or any pstats sort key
+    /// (calls, name, filename, line, ...)
+    #[arg(long, default_value = "own", value_parser = sort_key)]
+    sort: dziura_table::SortSpec,
     /// Output format: flamegraph, speedscope, collapsed, table, pstats, chrome, callgrind, pprof
     /// (default: from the -o extension, else flamegraph)
     #[arg(short, long)]
@@ -139,7 +153,7 @@ pub struct DumpArgs {
     #[arg(short, long)]
     json: bool,
     /// Also show each frame's arguments and local variables (str, int, float, bool and None
-    /// values, and lists, tuples and dicts of them, bounded; other objects by type)
+    /// values, and lists, tuples, dicts and sets of them, bounded; other objects by type)
     #[arg(short, long)]
     locals: bool,
     /// Stop the target's threads while the stacks are read (rarely needed: a stack that
@@ -148,7 +162,7 @@ pub struct DumpArgs {
     blocking: bool,
 }
 
-fn remote(e: RemoteError) -> Fail {
+pub(crate) fn remote(e: RemoteError) -> Fail {
     Fail(1, e.to_string())
 }
 
@@ -157,7 +171,7 @@ fn remote(e: RemoteError) -> Fail {
 /// read again at once, up to this many times, before attaching gives up on it.
 const ATTACH_REREADS: u32 = 1000;
 
-fn attach(pid: i32, wait: Duration) -> Result<Spy, RemoteError> {
+pub(crate) fn attach(pid: i32, wait: Duration) -> Result<Spy, RemoteError> {
     let start = Instant::now();
     let mut spy = None;
     let mut rereads = 0;
@@ -293,13 +307,19 @@ extern "C" fn on_usr1(_: libc::c_int) {
 
 pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     // Everything is checked before a command is launched or a sample taken.
-    let format = match (&args.format, &args.output) {
-        (Some(f), _) => Format::from_name(f).map_err(|e| Fail(2, e.to_string()))?,
-        // The rule of `run` (and cProfile's -o): a name whose extension names no format is a
-        // pstats file.
-        (None, Some(o)) => Format::from_extension(o).unwrap_or(Format::Pstats),
-        (None, None) => Format::Flamegraph,
+    // The rule of `run` (and cProfile's -o): a name whose extension names no format is a
+    // pstats file.
+    let fallback = if args.output.is_some() {
+        Format::Pstats
+    } else {
+        Format::Flamegraph
     };
+    let format = Format::choose(
+        args.format.as_deref(),
+        args.output.as_deref(),
+        Some(fallback),
+    )
+    .map_err(|e| Fail(2, e.to_string()))?;
     if args.pid.is_none() && args.command.is_empty() {
         return Err(Fail(
             2,
@@ -393,6 +413,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         threads,
         timeline: matches!(format, Format::Speedscope | Format::Chrome | Format::Dziura),
         subprocesses: args.subprocesses,
+        ..Default::default()
     };
     let cmdline = match &spy {
         Some(s) => s.process.cmdline(),
@@ -429,7 +450,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         "wall"
     }
     .into();
-    wopts.table.sort = Some(dziura_table::SortSpec::parse(&["tottime"]).expect("a sort key"));
+    wopts.table.sort = Some(args.sort.clone());
     unsafe { libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t) };
     let tty = std::io::stderr().is_terminal();
     let every = args.every.map(Duration::from_secs_f64);
@@ -606,265 +627,11 @@ fn default_output(pid: i32, command: &[String], format: Format) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let ext = match format {
-        Format::Flamegraph => "svg",
-        Format::Speedscope => "speedscope.json",
-        Format::Chrome => "trace.json",
-        Format::Collapsed => "collapsed",
-        Format::Html => "html",
-        Format::Dziura => "dziura",
-        Format::Pstats => "prof",
-        Format::Callgrind => "callgrind",
-        Format::Pprof => "pb.gz",
-        _ => "txt",
-    };
-    PathBuf::from(format!("dziura-{target}-{secs}.{ext}"))
+    PathBuf::from(format!("dziura-{target}-{secs}.{}", format.extension()))
 }
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TopSort {
-    /// Samples with the function on top of the stack
-    Own,
-    /// Samples with the function anywhere on the stack
-    Total,
-}
-
-#[derive(Args, Debug)]
-pub struct TopArgs {
-    /// The process to watch
-    #[arg(short, long)]
-    pid: i32,
-    /// Samples per second (up to 100000)
-    #[arg(short, long, default_value_t = 100.0, value_parser = rate)]
-    rate: f64,
-    /// Seconds between screen refreshes (at least 0.05)
-    #[arg(long, default_value_t = 1.0, value_parser = refresh_seconds)]
-    delay: f64,
-    /// Count threads that are waiting, too
-    #[arg(short, long)]
-    idle: bool,
-    /// Count only the thread holding the GIL
-    #[arg(short, long)]
-    gil: bool,
-    /// Count only this thread (a name or a native thread id)
-    #[arg(long, value_name = "NAME|TID")]
-    thread: Option<String>,
-    #[arg(long, value_enum, default_value_t = TopSort::Own)]
-    sort: TopSort,
-    /// Stop after this many seconds
-    #[arg(short, long, value_parser = seconds)]
-    duration: Option<f64>,
-    /// Print each refresh below the last instead of redrawing (for logs and pipes)
-    #[arg(long)]
-    no_redraw: bool,
-}
-
-/// Own and total samples of one function.
-#[derive(Default, Clone, Copy)]
-struct Counts {
-    own: u64,
-    total: u64,
-}
-
-/// Puts the terminal in non-canonical, no-echo mode while `top` runs, so single keys work
-/// (o, t: sort; r: reset; q: quit), and restores it on drop.
-struct RawTerminal(Option<libc::termios>);
-
-impl RawTerminal {
-    fn new() -> RawTerminal {
-        if !std::io::stdin().is_terminal() {
-            return RawTerminal(None);
-        }
-        // SAFETY: plain termios calls on stdin with a zeroed struct filled by tcgetattr.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut t) != 0 {
-                return RawTerminal(None);
-            }
-            let saved = t;
-            t.c_lflag &= !(libc::ICANON | libc::ECHO);
-            t.c_cc[libc::VMIN] = 0;
-            t.c_cc[libc::VTIME] = 0;
-            libc::tcsetattr(0, libc::TCSANOW, &t);
-            RawTerminal(Some(saved))
-        }
-    }
-
-    fn key(&self) -> Option<u8> {
-        self.0?;
-        let mut b = [0u8; 1];
-        // SAFETY: reads at most one byte into a local buffer; VMIN=0 makes it non-blocking.
-        let n = unsafe { libc::read(0, b.as_mut_ptr() as *mut libc::c_void, 1) };
-        (n == 1).then_some(b[0])
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        if let Some(t) = self.0 {
-            // SAFETY: restores the settings read in `new`.
-            unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
-        }
-    }
-}
-
-/// `dziura top`: a live view of where the target spends its time, like `top` for functions.
-pub fn top(py: Python<'_>, args: TopArgs) -> Result<i32, Fail> {
-    let mut spy = attach(args.pid, Duration::from_millis(200)).map_err(remote)?;
-    let pid = args.pid;
-    let filter = match &args.thread {
-        Some(t) => ThreadFilter::Named(t.clone()),
-        None => ThreadFilter::All,
-    };
-    let opts = Options {
-        rate: args.rate,
-        idle: args.idle,
-        gil_only: args.gil,
-        threads: filter,
-        ..Default::default()
-    };
-    let term = RawTerminal::new();
-    let redraw = std::io::stdout().is_terminal() && !args.no_redraw;
-    let mut sort = args.sort;
-    let mut counts: std::collections::HashMap<(String, String, u32), Counts> = Default::default();
-    let mut samples = 0u64;
-    let mut errors = 0u64;
-    let mut kept = 0u64;
-    let mut threads_seen = 0usize;
-    let mut active = 0usize;
-    let mut gil_holder: Option<(u64, Option<std::sync::Arc<str>>)> = None;
-    let start = Instant::now();
-    let mut last_draw = Instant::now() - Duration::from_secs(3600);
-    let period = Duration::from_secs_f64(1.0 / args.rate);
-    let mut names = std::collections::HashMap::new();
-    loop {
-        if py.check_signals().is_err()
-            || args
-                .duration
-                .is_some_and(|d| start.elapsed().as_secs_f64() >= d)
-        {
-            break;
-        }
-        match term.key() {
-            Some(b'q') => break,
-            Some(b'o') => sort = TopSort::Own,
-            Some(b't') => sort = TopSort::Total,
-            Some(b'r') => {
-                counts.clear();
-                samples = 0;
-                kept = 0;
-            }
-            _ => {}
-        }
-        match spy.threads() {
-            Ok(threads) => {
-                samples += 1;
-                threads_seen = threads.len();
-                active = threads.iter().filter(|t| t.active).count();
-                gil_holder = threads
-                    .iter()
-                    .find(|t| t.holds_gil)
-                    .map(|t| (t.native_id, t.name.clone()));
-                for t in threads
-                    .iter()
-                    .filter(|t| dziura_sampler::keep(t, &opts, pid, &mut names))
-                {
-                    kept += 1;
-                    let mut seen = std::collections::HashSet::new();
-                    for (i, f) in t.frames.iter().enumerate() {
-                        let key = (
-                            f.code.qualname.clone(),
-                            f.code.filename.clone(),
-                            f.code.firstlineno,
-                        );
-                        let c = counts.entry(key.clone()).or_default();
-                        if i == 0 {
-                            c.own += 1;
-                        }
-                        if seen.insert(key) {
-                            c.total += 1;
-                        }
-                    }
-                }
-            }
-            Err(e) if e.is_transient() => errors += 1,
-            Err(e) => {
-                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                    break;
-                }
-                return Err(remote(e));
-            }
-        }
-        if last_draw.elapsed().as_secs_f64() >= args.delay {
-            last_draw = Instant::now();
-            let mut rows: Vec<_> = counts.iter().collect();
-            rows.sort_by(|a, b| match sort {
-                TopSort::Own => (b.1.own, b.1.total).cmp(&(a.1.own, a.1.total)),
-                TopSort::Total => (b.1.total, b.1.own).cmp(&(a.1.total, a.1.own)),
-            });
-            let height = terminal_rows().saturating_sub(6).max(5);
-            let mut s = String::new();
-            if redraw {
-                s.push_str("\x1b[H\x1b[2J");
-            }
-            let interval = 1.0 / args.rate;
-            s.push_str(&format!(
-                "dziura top: pid {pid} (Python v{}) | {:.0} s | samples {samples}, errors {errors} | threads {threads_seen}, active {active}, GIL {}\n",
-                spy.interpreter.version_string(),
-                start.elapsed().as_secs_f64(),
-                gil_holder
-                    .as_ref()
-                    .map(|(tid, name)| match name {
-                        Some(n) => format!("{tid} ({n})"),
-                        None => format!("{tid} ({})", dziura_sampler::thread_name(pid, *tid)),
-                    })
-                    .unwrap_or_else(|| "-".into()),
-            ));
-            s.push_str(&format!(
-                "sorted by {} (keys: o own, t total, r reset, q quit)\n\n",
-                if sort == TopSort::Own { "own" } else { "total" }
-            ));
-            s.push_str("  %Own %Total  OwnTime TotalTime  Function (filename:line)\n");
-            let denom = kept.max(1) as f64;
-            for ((name, file, line), c) in rows.into_iter().take(height) {
-                let short = std::path::Path::new(file)
-                    .file_name()
-                    .map(|f| f.to_string_lossy())
-                    .unwrap_or_default();
-                s.push_str(&format!(
-                    "{:6.1} {:6.1} {:7.2}s {:8.2}s  {name} ({short}:{line})\n",
-                    100.0 * c.own as f64 / denom,
-                    100.0 * c.total as f64 / denom,
-                    c.own as f64 * interval,
-                    c.total as f64 * interval,
-                ));
-            }
-            if !redraw {
-                s.push('\n');
-            }
-            crate::views::write_stdout(py, &s)?;
-            let _ = py
-                .import("sys")
-                .and_then(|m| m.getattr("stdout")?.call_method0("flush"));
-        }
-        std::thread::sleep(period);
-    }
-    Ok(0)
-}
-
-fn terminal_rows() -> usize {
-    // SAFETY: TIOCGWINSZ fills a winsize struct; failure leaves the default.
-    unsafe {
-        let mut w: libc::winsize = std::mem::zeroed();
-        if libc::ioctl(1, libc::TIOCGWINSZ, &mut w) == 0 && w.ws_row > 0 {
-            return w.ws_row as usize;
-        }
-    }
-    40
 }

@@ -71,17 +71,7 @@ pub fn render(model: &Model, r: &Report) -> String {
     let one = |graph: &dziura_model::CallGraph, out: &mut String| {
         let g = graph.strip_dirs();
         out.push_str(&dziura_table::stats_table(&g, &r.opts));
-        let with = |extra: &Vec<Restriction>| ViewOptions {
-            sort: r.opts.sort.clone(),
-            restrictions: extra.clone(),
-            source: None,
-        };
-        if let Some(c) = &r.callers {
-            out.push_str(&dziura_table::callers_view(&g, &with(c)));
-        }
-        if let Some(c) = &r.callees {
-            out.push_str(&dziura_table::callees_view(&g, &with(c)));
-        }
+        out.push_str(&relations(&g, r));
     };
     // The graph the threads' tracers filled, or the one a sampled profile's stacks imply.
     if r.by_thread {
@@ -98,6 +88,23 @@ pub fn render(model: &Model, r: &Report) -> String {
     out
 }
 
+/// The callers and callees views asked for (`--callers`, `--callees`), if any.
+pub fn relations(graph: &dziura_model::CallGraph, r: &Report) -> String {
+    let with = |extra: &Vec<Restriction>| ViewOptions {
+        sort: r.opts.sort.clone(),
+        restrictions: extra.clone(),
+        source: None,
+    };
+    let mut out = String::new();
+    if let Some(c) = &r.callers {
+        out.push_str(&dziura_table::callers_view(graph, &with(c)));
+    }
+    if let Some(c) = &r.callees {
+        out.push_str(&dziura_table::callees_view(graph, &with(c)));
+    }
+    out
+}
+
 pub fn write_stdout(py: Python<'_>, text: &str) -> PyResult<()> {
     let out = py.import("sys")?.getattr("stdout")?;
     if !out.is_none() {
@@ -108,15 +115,7 @@ pub fn write_stdout(py: Python<'_>, text: &str) -> PyResult<()> {
 
 /// The format a Python caller asked for by name, else the one `path`'s extension implies.
 pub fn format_for(path: &std::path::Path, format: Option<&str>) -> PyResult<Format> {
-    match format {
-        Some(f) => Format::from_name(f).map_err(|e| PyValueError::new_err(e.to_string())),
-        None => Format::from_extension(path).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "cannot tell the format from '{}'; pass format=",
-                path.display()
-            ))
-        }),
-    }
+    Format::choose(format, Some(path), None).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// This interpreter's library directories (stdlib, site-packages, its prefixes' `lib/` and

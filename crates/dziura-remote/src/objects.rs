@@ -285,6 +285,40 @@ pub fn dict_items(m: &impl Memory, l: &Layout, dict: u64) -> Result<Vec<(u64, u6
 }
 
 /// A `PyDictValues *`'s first value and how many there can be.
+/// The first `max` elements of a `set` or `frozenset`, in table order (as its repr lists
+/// them), and how many it holds. `PySetObject` after the header: `fill`, `used`, `mask`,
+/// `table` (the same in 3.11 to 3.15); a table entry is `{key, hash}`, and a removed one keeps
+/// a dummy key with hash -1, which no live key has.
+pub fn set_items(
+    m: &impl Memory,
+    l: &Layout,
+    set: u64,
+    max: usize,
+) -> Result<(Vec<u64>, usize), RemoteError> {
+    let head = m.read_vec(set + l.objects.object_size + 8, 24)?;
+    let word = |i: usize| u64::from_le_bytes(head[8 * i..8 * i + 8].try_into().unwrap());
+    let (used, mask, table) = (word(0), word(1), word(2));
+    if used > mask.saturating_add(1) || mask >= MAX_ENTRIES << 4 || table == 0 {
+        return Err(torn("not a set object", set));
+    }
+    let mut items = Vec::new();
+    let mut at = 0u64;
+    // Read in slices of 256 entries until `max` live keys are found or the table ends.
+    while items.len() < max && (items.len() as u64) < used && at <= mask {
+        let n = (mask + 1 - at).min(256);
+        let raw = m.read_vec(table + 16 * at, 16 * n as usize)?;
+        for e in raw.chunks_exact(16) {
+            let key = u64::from_le_bytes(e[..8].try_into().unwrap());
+            let hash = i64::from_le_bytes(e[8..].try_into().unwrap());
+            if key != 0 && hash != -1 && items.len() < max {
+                items.push(key);
+            }
+        }
+        at += n;
+    }
+    Ok((items, used as usize))
+}
+
 fn values_array(m: &impl Memory, l: &Layout, values: u64) -> Result<(u64, u64), RemoteError> {
     let o = &l.objects;
     if o.values_items == 0 {

@@ -724,8 +724,8 @@ impl Spy {
     }
 
     /// A frame's arguments and local variables, in the code's order: `str`, `int`, `float`,
-    /// `bool`, `None`, and `list`, `tuple` and `dict` of them by value (bounded: see
-    /// [`MAX_ITEMS`]); other objects by type and address.
+    /// `bool`, `None`, and `list`, `tuple`, `dict`, `set` and `frozenset` of them by value
+    /// (bounded: see [`MAX_ITEMS`]); other objects by type and address.
     pub fn locals(&mut self, frame: &RemoteFrame) -> Result<Vec<Local>, RemoteError> {
         let l = self.layout.clone();
         let names = self
@@ -845,13 +845,24 @@ impl Spy {
                             .collect();
                         ("{", "}", v, len)
                     }),
+                "set" | "frozenset" if depth < MAX_DEPTH => {
+                    match objects::set_items(&self.process, &l, obj, MAX_ITEMS) {
+                        Ok((_, 0)) => {
+                            out.push(&format!("{t}()"));
+                            return;
+                        }
+                        Ok((v, len)) if t == "set" => Some(("{", "}", v, len)),
+                        Ok((v, len)) => Some(("frozenset({", "})", v, len)),
+                        Err(_) => None,
+                    }
+                }
                 _ => None,
             };
         let Some((open, close, items, len)) = items else {
             out.push(&format!("<{t} object at {obj:#x}>"));
             return;
         };
-        let is_dict = open == "{";
+        let is_dict = t == "dict";
         let per = if is_dict { 2 } else { 1 };
         out.push(open);
         let mut shown = 0;

@@ -37,6 +37,8 @@ pub struct Options {
     pub timeline: bool,
     /// Also sample the Python processes the target starts (found ten times a second).
     pub subprocesses: bool,
+    /// How often [`run`] calls its `on_tick` (progress lines, periodic writes, `top`'s screen).
+    pub tick: Duration,
 }
 
 impl Default for Options {
@@ -49,6 +51,7 @@ impl Default for Options {
             threads: ThreadFilter::All,
             timeline: true,
             subprocesses: false,
+            tick: Duration::from_secs(1),
         }
     }
 }
@@ -68,6 +71,11 @@ pub struct Progress {
     /// The target ran `exec` and its new program could not be read (yet): not Python, or
     /// still starting when sampling ended.
     pub exec_unreadable: bool,
+    /// The target's threads in its last sample, those running, and the one holding the GIL
+    /// (native id), for `top`'s header line.
+    pub threads: usize,
+    pub active: usize,
+    pub gil_holder: Option<u64>,
 }
 
 /// What stopped the loop.
@@ -91,6 +99,8 @@ pub struct Recorder {
     /// one while the key exists (a reader dropped when its process exited or ran exec frees
     /// its cache).
     codes_held: Vec<Arc<dziura_remote::spy::CodeInfo>>,
+    /// Whether each sample's time is kept (`top` keeps none: it never shows a timeline).
+    timeline: bool,
     pid: i32,
     start: Instant,
     start_unix: f64,
@@ -108,10 +118,24 @@ impl Recorder {
             thread_index: HashMap::new(),
             frame_ids: Default::default(),
             codes_held: Vec::new(),
+            timeline: true,
             pid,
             start: Instant::now(),
             start_unix,
         }
+    }
+
+    /// A recorder that keeps no sample times: for views that never show a timeline and would
+    /// otherwise copy a growing one on every refresh.
+    pub fn without_timeline(mut self) -> Recorder {
+        self.timeline = false;
+        self
+    }
+
+    /// The name a thread was recorded under, by native id.
+    pub fn thread_label(&self, native_id: u64) -> Option<&str> {
+        let (i, _) = self.thread_index.get(&native_id)?;
+        Some(&self.threads[*i].name)
     }
 
     fn thread(&mut self, pid: i32, t: &ThreadStack) -> usize {
@@ -174,10 +198,12 @@ impl Recorder {
             ids.push(id);
         }
         let stack = self.samples.add(thread, &ids, 1);
-        self.samples.timeline.push(TimedSample {
-            time: at.duration_since(self.start).as_secs_f64(),
-            stack,
-        });
+        if self.timeline {
+            self.samples.timeline.push(TimedSample {
+                time: at.duration_since(self.start).as_secs_f64(),
+                stack,
+            });
+        }
     }
 
     pub fn into_profile(self, meta: Metadata, timeline: bool) -> Profile {
@@ -319,7 +345,8 @@ impl Pacer {
 }
 
 /// Samples `spy` until the duration passes, the target exits or `should_stop` says so.
-/// `on_tick` is called about once a second with progress (and may write partial output).
+/// `on_tick` is called every `opts.tick` with progress (and may write partial output, or start
+/// the recorder afresh).
 ///
 /// `root` is the target's reader, or `None` when the target (`pid`) is not Python (a shell, a
 /// supervisor): then only its Python descendants are sampled (`opts.subprocesses`), and the
@@ -330,7 +357,7 @@ pub fn run(
     opts: &Options,
     recorder: &mut Recorder,
     mut should_stop: impl FnMut() -> bool,
-    mut on_tick: impl FnMut(&Progress, &Recorder),
+    mut on_tick: impl FnMut(&Progress, &mut Recorder),
 ) -> (Stopped, Progress) {
     let mut pacer = Pacer::new(opts.rate, pid as u64);
     let start = Instant::now();
@@ -366,6 +393,9 @@ pub fn run(
         match root.as_deref_mut().filter(|_| !stale).map(read_with_retry) {
             Some(Ok(threads)) => {
                 progress.samples += 1;
+                progress.threads = threads.len();
+                progress.active = threads.iter().filter(|t| t.active).count();
+                progress.gil_holder = threads.iter().find(|t| t.holds_gil).map(|t| t.native_id);
                 for t in threads.iter().filter(|t| keep(t, opts, pid, &mut names)) {
                     recorder.add(pid, t, at);
                 }
@@ -415,7 +445,7 @@ pub fn run(
         progress.torn.reread += torn_before.reread;
         progress.torn.dropped += torn_before.dropped;
         progress.elapsed = start.elapsed();
-        if last_tick.elapsed() >= Duration::from_secs(1) {
+        if last_tick.elapsed() >= opts.tick {
             last_tick = Instant::now();
             on_tick(&progress, recorder);
         }

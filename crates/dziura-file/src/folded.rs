@@ -1,7 +1,7 @@
 //! Folded stacks (`root;caller;callee COUNT`, as `dziura record -f collapsed`, py-spy and
 //! flamegraph.pl's collapse scripts write them) read back into a sampling profile, so two such
-//! files can be compared. They carry no sampling interval: the profile's interval is 0 and
-//! [`crate::diff`] counts in samples. Frames name the line that was running, not the function's
+//! files can be compared or shown. They carry no sampling interval: the profile's interval is 0
+//! and a diff counts in samples. Frames name the line that was running, not the function's
 //! first line, so functions are keyed by file and name with line 0 and each frame keeps its
 //! running line: the table compares whole functions, the flame graph draws the input's frames.
 
@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(s.frames[3].func.to_string(), "{built-in method time.sleep}");
         assert_eq!(s.frames[4].func.to_string(), "thread T (native id 7)");
         assert_eq!(s.frames[5].func, FuncKey::python("x.py", 0, "odd:na (me"));
-        assert_eq!(crate::kind(&p), crate::Kind::Sampling);
+        assert!(p.is_sampled());
     }
 
     #[test]
