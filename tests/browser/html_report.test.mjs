@@ -82,6 +82,16 @@ async function checkCommon(page, label) {
   await page.click('#reset-zoom');
   assert.equal(await page.locator('#flame .fr').count(), before, `${label}: reset zoom`);
 
+  // The table section opens on "your code first": fib (the user's) is charged the most, the
+  // full table is hidden behind a button that says it is there.
+  assert.equal(await page.isVisible('#own-table'), true, `${label}: own table shown`);
+  assert.equal(await page.isVisible('#functions'), false, `${label}: full table one click away`);
+  const ownFirst = await page.$$eval('#own-table tbody tr:first-child td', (tds) => tds.map((t) => t.textContent));
+  assert.equal(ownFirst[0], 'fib', `${label}: own row 1 ${ownFirst}`);
+  assert.match(ownFirst[1], /main\.py:10$/, `${label}: own row 1 ${ownFirst}`);
+  assert.match(await page.textContent('#show-all'), /^Show all \d+ functions$/);
+  await showAll(page);
+  assert.equal(await page.isVisible('#own-table'), false, `${label}: own table hidden`);
   // Sortable table: by name ascending, then by calls descending, then own % descending.
   const col = async (i) => page.$$eval(`#functions tbody tr td:nth-child(${i})`, (tds) => tds.map((t) => t.textContent));
   const names0 = await col(1);
@@ -105,6 +115,11 @@ async function checkCommon(page, label) {
 
   // The hostile name appears as text wherever it is drawn.
   assert.ok((await page.getByText(HOSTILE, { exact: true }).count()) >= 2, `${label}: hostile text`);
+}
+
+// Opens the full table of every function (the report starts on "your code first").
+async function showAll(page) {
+  if (await page.isVisible('#show-all')) await page.click('#show-all');
 }
 
 function exact(text) {
@@ -182,10 +197,12 @@ try {
     const hotPath = await page.$$eval('#tree li.open > .row .nm', (ns) => ns.map((n) => n.textContent));
     assert.deepEqual(hotPath, ['thread MainThread (native id 1001)', 'main', 'fib'], 'hottest path');
     // The table filter.
+    await showAll(page);
     await page.fill('#table-filter', 'alert');
     const filtered = await page.$$eval('#functions tbody td:first-child', (tds) => tds.map((t) => t.textContent));
     assert.deepEqual(filtered.sort(), [HOSTILE, '<img src=x onerror=alert(3)><!--'].sort(), 'filter');
     await page.fill('#table-filter', '');
+    await page.click('#show-own');
     await checkCommon(page, 'sampled');
     // Source of the hottest functions, with the hot line marked.
     const heads = await page.$$eval('#sources h3', (hs) => hs.map((h) => h.textContent));

@@ -9,7 +9,8 @@
 #[path = "../src/testdata.rs"]
 mod testdata;
 
-use dziura_formats::html::{self, HtmlOptions};
+use dziura_formats::html::{self, HtmlOptions, SourceReader};
+use dziura_formats::OwnOptions;
 use dziura_model::{CallGraph, CallStats, Frame, FuncKey, Profile, Samples, TimedSample};
 
 // Line numbers match the fixture's: main at 1, fib at 10 (hot line 12), worker at 5, odd at 20.
@@ -182,6 +183,13 @@ fn main() {
         "app.py".into(),
         "--name=</title><script>alert(5)</script>".into(),
     ];
-    std::fs::write(&out, html::write(&p, &HtmlOptions::default())).unwrap();
+    // The fixture is the caller here: it reads the source files, as the command line does.
+    let opts = HtmlOptions {
+        sources: Some(SourceReader(std::sync::Arc::new(|file: &str| {
+            std::fs::read_to_string(file).ok()
+        }))),
+        ..HtmlOptions::default()
+    };
+    std::fs::write(&out, html::write(&p, &opts, &OwnOptions::default())).unwrap();
     eprintln!("wrote {}", out.display());
 }

@@ -1,20 +1,38 @@
-//! A self-contained HTML report: one file that opens offline, with a sortable function table,
-//! an expandable call tree, a flame graph (click to zoom, search) and the source of the hottest
-//! functions.
+//! A self-contained HTML report: one file that opens offline, with the user's own functions
+//! first (then every function, one click away), an expandable call tree, a flame graph (click
+//! to zoom, search) and the source of the hottest functions.
 //!
 //! The profile goes into the page as JSON in a `<script type="application/json">` block, with
 //! every `<`, `>` and `&` written as a `\u` escape so no name can end the block; the page's own
 //! script (inlined, no network) renders every name with `textContent`, never as markup.
+//!
+//! The writer never reads a file: the source it embeds comes from the caller's
+//! [`SourceReader`].
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-use dziura_model::{CallGraph, CallStats, FuncKey, Profile};
+use dziura_model::{CallGraph, FuncKey, Profile};
 use serde::Serialize;
 
-use crate::{basename, call_graph, func_name, thread_label, title};
+use crate::{basename, call_graph, func_name, thread_label, title, OwnOptions};
 
 const CSS: &str = include_str!("html/report.css");
 const JS: &str = include_str!("html/report.js");
+
+/// The text of a source file, given its name as the profile spells it (`None`: not
+/// readable). The caller decides what may be read; writers stay pure functions of a profile.
+#[derive(Clone)]
+pub struct SourceReader(pub Arc<ReadSource>);
+
+/// What a [`SourceReader`] calls: a file's name to its text.
+pub type ReadSource = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+impl std::fmt::Debug for SourceReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SourceReader(..)")
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct HtmlOptions {
@@ -24,10 +42,15 @@ pub struct HtmlOptions {
     pub source_functions: usize,
     /// Lines shown before a function's first line, and at least this many after its hot line.
     pub source_context: usize,
+    /// Where the source comes from; `None` embeds none.
+    pub sources: Option<SourceReader>,
     /// Call tree nodes below this share of the total (percent) are left out; 0 keeps all.
     pub min_percent: f64,
-    /// At most this many call tree nodes (traced trees expand shared callees once per path).
+    /// At most this many call tree nodes (edge trees expand shared callees once per path).
     pub max_nodes: usize,
+    /// At most this many levels of calls in the tree (the page is fine deeper; the JSON is
+    /// nested, and written recursively).
+    pub max_depth: usize,
 }
 
 impl Default for HtmlOptions {
@@ -36,8 +59,10 @@ impl Default for HtmlOptions {
             title: None,
             source_functions: 5,
             source_context: 3,
+            sources: None,
             min_percent: 0.0,
             max_nodes: 20_000,
+            max_depth: 500,
         }
     }
 }
@@ -46,6 +71,7 @@ impl Default for HtmlOptions {
 struct Report {
     meta: Meta,
     funcs: Vec<Func>,
+    own: Own,
     tree: Node,
     sources: Vec<Source>,
 }
@@ -59,13 +85,16 @@ struct Meta {
     host: String,
     start_time: f64,
     duration: f64,
-    /// Seconds that 100 % stands for: all samples, or Σ own time of a traced profile.
+    /// Seconds that 100 % stands for: the call tree's total (all samples, or the traced
+    /// calls' time).
     total: f64,
     /// Samples taken (sampling profiles).
     samples: Option<u64>,
     interval: Option<f64>,
     /// Σ calls (traced profiles).
     calls: Option<u64>,
+    /// What the call tree was built from: "timeline", "samples" or "edges".
+    tree_source: &'static str,
     threads: usize,
     /// Whether the tree was cut at `max_nodes`.
     truncated: bool,
@@ -82,6 +111,34 @@ struct Func {
     pcalls: u64,
     own: f64,
     cum: f64,
+}
+
+/// "Your code first": the user's functions ranked by the time they are responsible for.
+#[derive(Serialize)]
+struct Own {
+    rows: Vec<OwnRow>,
+    /// Seconds of the whole profile (what the rows' shares are of).
+    total: f64,
+    /// Seconds with no frame of the user's code on the stack.
+    outside: f64,
+    /// Traced (exact) rather than sampled seconds.
+    exact: bool,
+}
+
+#[derive(Serialize)]
+struct OwnRow {
+    /// Function index into `funcs`.
+    f: usize,
+    /// The file as people name it (relative to site-packages, the stdlib or the project),
+    /// when that is not the whole name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    /// Seconds in the function and in the library code it called.
+    charged: f64,
+    /// Seconds with the function on the stack.
+    total: f64,
+    /// The library function most of `charged` went to, and its seconds.
+    mostly: Option<(usize, f64)>,
 }
 
 /// A call tree node; short keys keep big trees small.
@@ -103,6 +160,9 @@ struct Node {
     /// A recursive call back into a function already on the path: not expanded.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     r: bool,
+    /// Calls below not drawn: "depth" (the depth limit) or "budget" (the node limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     c: Vec<Node>,
 }
@@ -121,8 +181,9 @@ struct Source {
 }
 
 /// The HTML document.
-pub fn write(profile: &Profile, opts: &HtmlOptions) -> Vec<u8> {
-    let report = build(profile, opts);
+/// The HTML document; `own` says which code is the user's, for "your code first".
+pub fn write(profile: &Profile, opts: &HtmlOptions, own: &OwnOptions) -> Vec<u8> {
+    let report = build(profile, opts, own);
     let json = serde_json::to_string(&report).expect("the report serializes");
     let page_title = escape_text(&report.meta.title);
     let mut out = String::with_capacity(json.len() + CSS.len() + JS.len() + 2048);
@@ -150,7 +211,7 @@ pub fn write(profile: &Profile, opts: &HtmlOptions) -> Vec<u8> {
 const BODY: &str = r##"<header>
 <h1 id="title"></h1>
 <dl id="meta"></dl>
-<nav><a href="#flame-section">Flame graph</a> <a href="#tree-section">Call tree</a> <a href="#table-section">Functions</a> <a href="#source-section">Source</a></nav>
+<nav><a href="#flame-section">Flame graph</a> <a href="#tree-section">Call tree</a> <a href="#table-section">Your code first</a> <a href="#source-section">Source</a></nav>
 </header>
 <main>
 <section id="flame-section">
@@ -166,8 +227,15 @@ const BODY: &str = r##"<header>
 </section>
 <section id="table-section">
 <h2>Functions</h2>
+<div id="own-view">
+<p id="own-note" class="note"></p>
+<table id="own-table"><thead><tr><th>function</th><th>file:line</th><th>charged</th><th>share</th><th>total</th><th>mostly in</th></tr></thead><tbody></tbody></table>
+</div>
+<div id="all-view" hidden>
+<p class="note"><button id="show-own" type="button">Back to your code first</button> Every function, with its own and cumulative time (click a heading to sort).</p>
 <input id="table-filter" type="search" placeholder="Filter" autocomplete="off" spellcheck="false">
 <table id="functions"><thead><tr></tr></thead><tbody></tbody></table>
+</div>
 </section>
 <section id="source-section">
 <h2>Source of the hottest functions</h2>
@@ -210,11 +278,28 @@ pub fn escape_text(s: &str) -> String {
     out
 }
 
-fn build(profile: &Profile, opts: &HtmlOptions) -> Report {
-    let graph = call_graph(profile, None);
-    let funcs: Vec<Func> = graph
-        .iter()
-        .map(|(_, k, s)| Func {
+/// The functions of the report, each once: the call graph's, then any only the tree or the
+/// ranking names (a timeline's function the graph lacks).
+struct Funcs {
+    list: Vec<Func>,
+    index: HashMap<FuncKey, usize>,
+}
+
+impl Funcs {
+    fn new(graph: &CallGraph) -> Funcs {
+        let mut funcs = Funcs {
+            list: Vec::with_capacity(graph.len()),
+            index: HashMap::with_capacity(graph.len()),
+        };
+        for (_, k, s) in graph.iter() {
+            funcs.push(k, &s.total);
+        }
+        funcs
+    }
+
+    fn push(&mut self, k: &FuncKey, s: &dziura_model::CallStats) -> usize {
+        let i = self.list.len();
+        self.list.push(Func {
             name: func_name(k),
             file: if k.is_builtin() {
                 String::new()
@@ -228,35 +313,62 @@ fn build(profile: &Profile, opts: &HtmlOptions) -> Report {
             },
             line: k.line,
             builtin: k.is_builtin(),
-            calls: s.total.calls,
-            pcalls: s.total.primitive_calls,
-            own: s.total.own_time,
-            cum: s.total.cum_time,
+            calls: s.calls,
+            pcalls: s.primitive_calls,
+            own: s.own_time,
+            cum: s.cum_time,
+        });
+        self.index.insert(k.clone(), i);
+        i
+    }
+
+    fn of(&mut self, k: &FuncKey) -> usize {
+        match self.index.get(k) {
+            Some(&i) => i,
+            None => self.push(k, &dziura_model::CallStats::default()),
+        }
+    }
+}
+
+fn build(profile: &Profile, opts: &HtmlOptions, own: &OwnOptions) -> Report {
+    let graph = call_graph(profile, None);
+    let mut funcs = Funcs::new(&graph);
+    let (ncalls, _, _) = graph.totals();
+    // The tree `dziura show --tree --all` prints, split by thread.
+    let tree = dziura_tree::build(
+        profile,
+        &dziura_tree::TreeOptions {
+            hide: None,
+            min_share: (opts.min_percent / 100.0).max(0.0),
+            max_nodes: opts.max_nodes,
+            max_depth: opts.max_depth,
+            by_thread: true,
+        },
+    );
+    let (samples, interval, tree_source) = match tree.source {
+        dziura_tree::Source::Samples { samples, interval } => {
+            (Some(samples), Some(interval), "samples")
+        }
+        dziura_tree::Source::Timeline { .. } => (None, None, "timeline"),
+        dziura_tree::Source::Edges => (None, None, "edges"),
+    };
+    let sampled = samples.is_some();
+    let ranking = dziura_own::rank(profile, None, &own.classifier);
+    let own_rows = ranking
+        .rows
+        .iter()
+        .map(|r| OwnRow {
+            f: funcs.of(&r.key),
+            path: Some(dziura_own::short_path(&r.key.file, &own.render.root))
+                .filter(|p| *p != r.key.file)
+                .map(str::to_string),
+            charged: r.charged,
+            total: r.total,
+            mostly: r.mostly_in.as_ref().map(|(k, t)| (funcs.of(k), *t)),
         })
         .collect();
-    let (ncalls, _, own_sum) = graph.totals();
-    let sampled = profile.samples.as_ref().filter(|_| {
-        // The same test `call_graph` makes: traced graphs win over samples.
-        profile.threads.iter().all(|t| t.graph.is_empty())
-    });
-    let mut truncated = false;
-    let (tree, total, samples, interval) = match sampled {
-        Some(s) => {
-            let total = s.total() as f64 * s.interval;
-            (
-                sampled_tree(profile, &graph, opts),
-                total,
-                Some(s.total()),
-                Some(s.interval),
-            )
-        }
-        None => {
-            let (tree, cut) = traced_tree(&graph, own_sum, opts);
-            truncated = cut;
-            (tree, own_sum, None, None)
-        }
-    };
-    let sources = sources(profile, &graph, sampled.is_some(), opts);
+    let tree_json = node(profile, &tree.root, &mut funcs);
+    let sources = sources(profile, &graph, sampled, opts);
     let meta = Meta {
         title: opts.title.clone().unwrap_or_else(|| title(profile)),
         mode: profile.meta.mode.clone(),
@@ -265,258 +377,61 @@ fn build(profile: &Profile, opts: &HtmlOptions) -> Report {
         host: profile.meta.host.clone(),
         start_time: profile.meta.start_time,
         duration: profile.meta.duration,
-        total,
+        total: tree.root.value,
         samples,
         interval,
-        calls: if sampled.is_some() {
-            None
-        } else {
-            Some(ncalls)
-        },
+        calls: if sampled { None } else { Some(ncalls) },
+        tree_source,
         threads: profile.threads.len(),
-        truncated,
+        truncated: tree.root.cut_by_budget(),
     };
     Report {
         meta,
-        funcs,
-        tree,
+        funcs: funcs.list,
+        own: Own {
+            rows: own_rows,
+            total: ranking.total,
+            outside: ranking.outside,
+            exact: ranking.exact,
+        },
+        tree: tree_json,
         sources,
     }
 }
 
-/// A tree node while building: children by function (or thread) for merging.
-struct Build {
-    f: Option<usize>,
-    t: Option<String>,
-    count: u64,
-    own: u64,
-    children: Vec<Build>,
-    index: HashMap<usize, usize>,
-}
-
-impl Build {
-    fn new(f: Option<usize>, t: Option<String>) -> Self {
-        Build {
-            f,
-            t,
-            count: 0,
-            own: 0,
-            children: Vec::new(),
-            index: HashMap::new(),
-        }
-    }
-
-    fn child(&mut self, key: usize, make: impl FnOnce() -> Build) -> &mut Build {
-        let i = *self.index.entry(key).or_insert_with(|| {
-            self.children.push(make());
-            self.children.len() - 1
-        });
-        &mut self.children[i]
-    }
-
-    fn finish(self, interval: f64, min: u64) -> Node {
-        let mut c: Vec<Node> = self
-            .children
-            .into_iter()
-            .filter(|b| b.count >= min.max(1))
-            .map(|b| b.finish(interval, min))
-            .collect();
-        c.sort_by(|a, b| b.v.total_cmp(&a.v));
-        Node {
-            f: self.f,
-            t: self.t,
-            v: self.count as f64 * interval,
-            s: self.own as f64 * interval,
-            n: Some(self.count),
-            r: false,
-            c,
-        }
-    }
-}
-
-/// The exact tree of sampled stacks, one node per function per path, a node per thread when
-/// more than one thread was sampled.
-fn sampled_tree(profile: &Profile, graph: &CallGraph, opts: &HtmlOptions) -> Node {
-    let s = profile.samples.as_ref().expect("a sampling profile");
-    let frame_func: Vec<usize> = s
-        .frames
-        .iter()
-        .map(|f| {
-            graph
-                .find(&f.func)
-                .expect("every sampled function is in the graph")
-        })
-        .collect();
-    let mut threads: Vec<usize> = s.stacks.iter().map(|st| st.thread).collect();
-    threads.sort_unstable();
-    threads.dedup();
-    let by_thread = threads.len() > 1;
-    let mut root = Build::new(None, Some("all".into()));
-    for st in s.stacks.iter().filter(|st| st.count > 0) {
-        root.count += st.count;
-        let mut node = &mut root;
-        if by_thread {
-            let t = st.thread;
-            node = node.child(t, || {
-                Build::new(None, Some(thread_label(profile.threads.get(t))))
-            });
-            node.count += st.count;
-        }
-        for &fi in &st.frames {
-            let f = frame_func[fi as usize];
-            // Threads and functions share the index map; functions are offset past threads.
-            node = node.child(usize::MAX / 2 + f, || Build::new(Some(f), None));
-            node.count += st.count;
-        }
-        node.own += st.count;
-    }
-    let min = (opts.min_percent / 100.0 * root.count as f64).ceil() as u64;
-    root.finish(s.interval, min)
-}
-
-/// The tree a call graph implies: from each function nobody else calls, down its callee edges
-/// (each edge's own totals, wherever it was called from), stopping where a function calls back
-/// into one already on the path. Shared callees repeat under every path, so the tree can be far
-/// bigger than the graph: nodes are expanded hottest first until `max_nodes` are made.
-fn traced_tree(graph: &CallGraph, total: f64, opts: &HtmlOptions) -> (Node, bool) {
-    let callees = graph.callees();
-    let mut roots: Vec<usize> = graph
-        .iter()
-        .filter(|(i, _, s)| s.callers.iter().all(|(c, _)| c == i))
-        .map(|(i, _, _)| i)
-        .collect();
-    if roots.is_empty() && !graph.is_empty() {
-        // Everything is in a cycle: start at the biggest function.
-        let top = (0..graph.len())
-            .max_by(|&a, &b| {
-                graph
-                    .stats(a)
-                    .total
-                    .cum_time
-                    .total_cmp(&graph.stats(b).total.cum_time)
-            })
-            .unwrap_or(0);
-        roots.push(top);
-    }
-    let min = opts.min_percent / 100.0 * total;
-    // Arena of (function, edge stats, parent, recursive, children).
-    struct Slot {
-        f: usize,
-        stats: CallStats,
-        parent: Option<usize>,
-        rec: bool,
-        children: Vec<usize>,
-    }
-    let mut arena: Vec<Slot> = Vec::new();
-    let mut heap: BinaryHeap<(Hot, usize)> = BinaryHeap::new();
-    let mut cut = false;
-    let mut top: Vec<usize> = Vec::new();
-    for r in roots {
-        let t = graph.stats(r).total;
-        if t.cum_time < min {
-            continue;
-        }
-        if arena.len() >= opts.max_nodes {
-            cut = true;
-            break;
-        }
-        arena.push(Slot {
-            f: r,
-            stats: t,
-            parent: None,
-            rec: false,
-            children: Vec::new(),
-        });
-        top.push(arena.len() - 1);
-        heap.push((Hot(t.cum_time), arena.len() - 1));
-    }
-    'grow: while let Some((_, i)) = heap.pop() {
-        let f = arena[i].f;
-        let mut edges = callees[f].clone();
-        edges.sort_by(|a, b| b.1.cum_time.total_cmp(&a.1.cum_time));
-        for (g, e) in edges {
-            if e.cum_time < min || (e.cum_time <= 0.0 && e.calls == 0) {
-                continue;
-            }
-            if arena.len() >= opts.max_nodes {
-                cut = true;
-                break 'grow;
-            }
-            let mut on_path = false;
-            let mut up = Some(i);
-            while let Some(u) = up {
-                if arena[u].f == g {
-                    on_path = true;
-                    break;
-                }
-                up = arena[u].parent;
-            }
-            arena.push(Slot {
-                f: g,
-                stats: e,
-                parent: Some(i),
-                rec: on_path,
-                children: Vec::new(),
-            });
-            let j = arena.len() - 1;
-            arena[i].children.push(j);
-            if !on_path {
-                heap.push((Hot(e.cum_time), j));
-            }
-        }
-    }
-    fn node(arena: &[Slot], i: usize) -> Node {
-        let s = &arena[i];
-        let mut c: Vec<Node> = s.children.iter().map(|&j| node(arena, j)).collect();
-        c.sort_by(|a, b| b.v.total_cmp(&a.v));
-        Node {
-            f: Some(s.f),
-            t: None,
-            v: s.stats.cum_time,
-            s: s.stats.own_time,
-            n: Some(s.stats.calls),
-            r: s.rec,
-            c,
-        }
-    }
-    let mut children: Vec<Node> = top.iter().map(|&i| node(&arena, i)).collect();
-    children.sort_by(|a, b| b.v.total_cmp(&a.v));
-    let root = Node {
-        t: Some("all".into()),
-        v: total,
-        s: 0.0,
-        n: None,
-        c: children,
-        ..Node::default()
+/// The page's form of a tree node (recursive: the tree's depth is bounded by `max_depth`).
+fn node(profile: &Profile, n: &dziura_tree::Node, funcs: &mut Funcs) -> Node {
+    let (f, t) = match &n.label {
+        dziura_tree::Label::All => (None, Some("all".to_string())),
+        dziura_tree::Label::Thread(i) => (None, Some(thread_label(profile.threads.get(*i)))),
+        dziura_tree::Label::Func(k) => (Some(funcs.of(k)), None),
     };
-    (root, cut)
-}
-
-/// Seconds, ordered for the expansion heap.
-#[derive(PartialEq)]
-struct Hot(f64);
-
-impl Eq for Hot {}
-
-impl PartialOrd for Hot {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+    Node {
+        f,
+        t,
+        v: n.value,
+        s: n.own,
+        n: Some(n.count),
+        r: n.recursive,
+        x: n.cut.map(|c| match c {
+            dziura_tree::Cut::Depth => "depth",
+            dziura_tree::Cut::Budget => "budget",
+        }),
+        c: n.children.iter().map(|c| node(profile, c, funcs)).collect(),
     }
 }
 
-impl Ord for Hot {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-
-/// Files bigger than this are not embedded.
-const MAX_SOURCE_BYTES: u64 = 8 << 20;
+/// The biggest source file worth embedding: what a [`SourceReader`] should stop at.
+pub const MAX_SOURCE_BYTES: u64 = 8 << 20;
 /// The most lines shown of one function.
 const MAX_SOURCE_LINES: u32 = 80;
 
-/// Windows of source around the functions with the most own time, for files readable now.
+/// Windows of source around the functions with the most own time, for the files the caller's
+/// reader gives.
 fn sources(profile: &Profile, graph: &CallGraph, sampled: bool, opts: &HtmlOptions) -> Vec<Source> {
+    let Some(reader) = &opts.sources else {
+        return Vec::new();
+    };
     let mut order: Vec<usize> = (0..graph.len())
         .filter(|&i| !graph.key(i).is_builtin() && graph.stats(i).total.own_time > 0.0)
         .collect();
@@ -536,7 +451,7 @@ fn sources(profile: &Profile, graph: &CallGraph, sampled: bool, opts: &HtmlOptio
         let key = graph.key(i);
         let Some(lines) = cache
             .entry(key.file.as_str())
-            .or_insert_with(|| read_lines(&key.file))
+            .or_insert_with(|| lines_of(reader, &key.file))
         else {
             continue;
         };
@@ -578,14 +493,9 @@ fn sources(profile: &Profile, graph: &CallGraph, sampled: bool, opts: &HtmlOptio
     out
 }
 
-fn read_lines(file: &str) -> Option<Vec<String>> {
-    let path = std::path::Path::new(file);
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > MAX_SOURCE_BYTES {
-        return None;
-    }
-    let bytes = std::fs::read(path).ok()?;
-    let text = String::from_utf8_lossy(&bytes);
+/// The file's lines as the page shows them: tabs as four spaces, no trailing blanks.
+fn lines_of(reader: &SourceReader, file: &str) -> Option<Vec<String>> {
+    let text = (reader.0)(file)?;
     Some(
         text.lines()
             .map(|l| l.replace('\t', "    ").trim_end().to_string())
@@ -664,7 +574,11 @@ mod tests {
     }
 
     fn page(p: &Profile) -> String {
-        String::from_utf8(write(p, &HtmlOptions::default())).unwrap()
+        page_with(p, &HtmlOptions::default())
+    }
+
+    fn page_with(p: &Profile, opts: &HtmlOptions) -> String {
+        String::from_utf8(write(p, opts, &OwnOptions::default())).unwrap()
     }
 
     fn data(html: &str) -> serde_json::Value {
@@ -672,6 +586,14 @@ mod tests {
         let start = html.find(open).unwrap() + open.len();
         let end = start + html[start..].find("</script>").unwrap();
         serde_json::from_str(&html[start..end]).unwrap()
+    }
+
+    /// The name of the function of tree node `n` in report data `d`.
+    fn func_of(d: &serde_json::Value, n: &serde_json::Value) -> String {
+        d["funcs"][n["f"].as_u64().unwrap() as usize]["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     #[test]
@@ -769,13 +691,7 @@ mod tests {
     #[test]
     fn traced_tree_follows_edges_and_stops_at_recursion() {
         let d = data(&page(&testdata::traced()));
-        let funcs = d["funcs"].as_array().unwrap();
-        let name = |n: &serde_json::Value| {
-            funcs[n["f"].as_u64().unwrap() as usize]["name"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        };
+        let name = |n: &serde_json::Value| func_of(&d, n);
         let roots = d["tree"]["c"].as_array().unwrap();
         let root_names: Vec<String> = roots.iter().map(name).collect();
         assert_eq!(root_names, ["main", "worker"]);
@@ -805,8 +721,7 @@ mod tests {
             max_nodes: 3,
             ..HtmlOptions::default()
         };
-        let html = String::from_utf8(write(&testdata::traced(), &opts)).unwrap();
-        let d = data(&html);
+        let d = data(&page_with(&testdata::traced(), &opts));
         assert_eq!(d["meta"]["truncated"], true);
         // Both roots are kept: the budget goes to the hottest nodes, not the first root's depths.
         let roots = d["tree"]["c"].as_array().unwrap();
@@ -884,13 +799,9 @@ mod tests {
     }
 
     #[test]
-    fn sources_of_readable_files_with_the_hot_line() {
-        let dir = std::env::temp_dir().join(format!("dziura-html-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("main.py");
+    fn sources_come_from_the_callers_reader_with_the_hot_line() {
         let text: String = (1..=40).map(|i| format!("line {i}\n")).collect();
-        std::fs::write(&file, text).unwrap();
-        let f = FuncKey::python(file.to_str().unwrap(), 10, "hot");
+        let f = FuncKey::python("/src/main.py", 10, "hot");
         let g = FuncKey::python("/nonexistent/x.py", 1, "gone");
         let mut s = Samples::new(0.01);
         let a = s.frame(&Frame {
@@ -909,14 +820,93 @@ mod tests {
             samples: Some(s),
             ..testdata::sampled()
         };
-        let d = data(&page(&p));
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let log = asked.clone();
+        let opts = HtmlOptions {
+            sources: Some(SourceReader(Arc::new(move |file: &str| {
+                log.lock().unwrap().push(file.to_string());
+                (file == "/src/main.py").then(|| text.clone())
+            }))),
+            ..HtmlOptions::default()
+        };
+        let d = data(&page_with(&p, &opts));
         let src = d["sources"].as_array().unwrap();
         assert_eq!(src.len(), 1, "{src:?}");
         assert_eq!(src[0]["hot"], 14);
         assert_eq!(src[0]["start"], 7);
         assert_eq!(src[0]["lines"][0], "line 7");
         assert_eq!(src[0]["counts"][0], serde_json::json!([12, 3, 3]));
-        std::fs::remove_dir_all(&dir).unwrap();
+        // Each file is asked for once, the unreadable one too.
+        assert_eq!(
+            *asked.lock().unwrap(),
+            ["/nonexistent/x.py", "/src/main.py"]
+        );
+        // Without a reader, no source.
+        assert_eq!(data(&page(&p))["sources"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn own_functions_come_first_with_the_library_time_they_cause() {
+        // main (the user's) spends most of its samples in the stdlib's json.
+        let mut s = Samples::new(0.01);
+        let main = s.frame(&Frame {
+            func: testdata::main_fn(),
+            line: 3,
+        });
+        let json = s.frame(&Frame {
+            func: FuncKey::python("/usr/lib/python3.12/json/encoder.py", 200, "encode"),
+            line: 201,
+        });
+        s.add(0, &[main, json], 8);
+        s.add(0, &[main], 2);
+        let p = Profile {
+            samples: Some(s),
+            ..testdata::sampled()
+        };
+        let mut own = OwnOptions::default();
+        own.render.root = "/app".into();
+        let d = data(&String::from_utf8(write(&p, &HtmlOptions::default(), &own)).unwrap());
+        let rows = d["own"]["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let funcs = d["funcs"].as_array().unwrap();
+        let name = |i: &serde_json::Value| funcs[i.as_u64().unwrap() as usize]["name"].clone();
+        assert_eq!(name(&rows[0]["f"]), "main");
+        assert_eq!(rows[0]["path"], "main.py");
+        assert!((rows[0]["charged"].as_f64().unwrap() - 0.1).abs() < 1e-9);
+        assert_eq!(name(&rows[0]["mostly"][0]), "encode");
+        assert!((rows[0]["mostly"][1].as_f64().unwrap() - 0.08).abs() < 1e-9);
+        assert!((d["own"]["total"].as_f64().unwrap() - 0.1).abs() < 1e-9);
+        assert_eq!(d["own"]["exact"], false);
+    }
+
+    #[test]
+    fn a_timeline_gives_the_exact_tree_of_show_tree() {
+        let p = testdata::timed(false);
+        let d = data(&page(&p));
+        assert_eq!(d["meta"]["tree_source"], "timeline");
+        let name = |n: &serde_json::Value| func_of(&d, n);
+        // Two threads: a node each; main [0, 1000 ns] → fib [100, 600] → fib [200, 300], len.
+        let threads = d["tree"]["c"].as_array().unwrap();
+        assert_eq!(threads[0]["t"], "thread MainThread (native id 1001)");
+        let main = &threads[0]["c"][0];
+        assert_eq!(name(main), "main");
+        assert!((main["v"].as_f64().unwrap() - 1000e-9).abs() < 1e-15);
+        let fib = &main["c"][0];
+        assert_eq!(name(fib), "fib");
+        assert!((fib["v"].as_f64().unwrap() - 500e-9).abs() < 1e-15);
+        assert!((fib["s"].as_f64().unwrap() - 350e-9).abs() < 1e-15);
+        assert!(
+            fib.get("r").is_none(),
+            "a timeline's recursion is exact, not marked"
+        );
+        let kids: Vec<String> = fib["c"].as_array().unwrap().iter().map(name).collect();
+        assert_eq!(kids, ["fib", "{built-in method builtins.len}"]);
+        assert!((d["meta"]["total"].as_f64().unwrap() - 1030e-9).abs() < 1e-15);
+        // The same numbers as the tree `show --tree --all` prints.
+        let tree = dziura_tree::build(&p, &dziura_tree::TreeOptions::default());
+        let main_text = &tree.root.children[0];
+        assert!((main_text.value - 1000e-9).abs() < 1e-15);
+        assert!((main_text.children[0].value - 500e-9).abs() < 1e-15);
     }
 
     #[test]

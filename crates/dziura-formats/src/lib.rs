@@ -1,7 +1,7 @@
 //! A dziura profile written in the formats other tools read.
 //!
 //! Writers are pure functions from [`Profile`] to bytes: they never see the interpreter, a file
-//! or a clock, so every format can be tested (and checked against its real reader) from plain
+//! or a clock (the HTML report's source comes from the caller's [`SourceReader`]), so every format can be tested (and checked against its real reader) from plain
 //! model values. [`Format`] holds the names the command line, the Python API and file
 //! extensions share; [`write`] dispatches on it.
 
@@ -26,6 +26,7 @@ pub use callgrind::CallgrindOptions;
 pub use chrome::ChromeOptions;
 pub use collapsed::CollapsedOptions;
 pub use flamegraph::FlamegraphOptions;
+pub use html::{HtmlOptions, SourceReader};
 pub use pprof::PprofOptions;
 pub use speedscope::SpeedscopeOptions;
 
@@ -348,6 +349,7 @@ pub struct WriteOptions {
     pub chrome: ChromeOptions,
     pub callgrind: CallgrindOptions,
     pub pprof: PprofOptions,
+    pub html: HtmlOptions,
 }
 
 /// Writes `profile` as `format`.
@@ -366,7 +368,7 @@ pub fn write(
         Format::Callgrind => callgrind::write(profile, &opts.callgrind).into(),
         Format::Pprof => pprof::write(profile, &opts.pprof),
         Format::Dziura => dziura_file::write(profile),
-        Format::Html => html::write(profile, &html::HtmlOptions::default()),
+        Format::Html => html::write(profile, &opts.html, &opts.own),
     })
 }
 

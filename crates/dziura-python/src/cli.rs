@@ -514,7 +514,8 @@ impl Written {
         let bytes = if self.out.format == Format::Table {
             views::render(model, &self.report).into_bytes()
         } else {
-            dziura_formats::write(model, self.out.format, &Default::default())
+            let opts = views::write_options(py, &[]).map_err(|e| e.to_string())?;
+            dziura_formats::write(model, self.out.format, &opts)
                 .map_err(|e| format!("cannot write {}: {e}", self.out.format))?
         };
         match &self.out.path {

@@ -467,7 +467,8 @@ impl Profile {
         let me = slf.borrow();
         me.stop(py)?;
         let fmt = crate::views::format_for(&path, format.as_deref())?;
-        let bytes = dziura_formats::write(&me.model(py), fmt, &Default::default())
+        let opts = crate::views::write_options(py, &[])?;
+        let bytes = dziura_formats::write(&me.model(py), fmt, &opts)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         std::fs::write(&path, bytes).map_err(|e| {
             pyo3::exceptions::PyOSError::new_err(format!("cannot write {}: {e}", path.display()))

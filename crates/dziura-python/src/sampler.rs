@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use dziura_formats::{Format, WriteOptions};
+use dziura_formats::Format;
 use dziura_model::Metadata;
 use dziura_sampler::{Options, Recorder, ThreadFilter};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -124,9 +124,14 @@ impl Sampler {
     /// Write what was sampled: `format` is a name (flamegraph, speedscope, collapsed, table,
     /// pstats, chrome, callgrind, pprof) or taken from the file's extension.
     #[pyo3(signature = (path, format=None))]
-    fn write(&self, path: std::path::PathBuf, format: Option<String>) -> PyResult<()> {
+    fn write(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        format: Option<String>,
+    ) -> PyResult<()> {
         let fmt = crate::views::format_for(&path, format.as_deref())?;
-        let bytes = self.render(fmt)?;
+        let bytes = self.render(py, fmt)?;
         // OSError (FileNotFoundError, PermissionError, ...) as open() raises it, as Profile's
         // dump_stats does.
         std::fs::write(&path, bytes).map_err(|e| {
@@ -140,7 +145,7 @@ impl Sampler {
 
     /// The cProfile-style table of the samples (counts are samples, times samples × interval).
     fn print_stats(&self, py: Python<'_>) -> PyResult<()> {
-        let text = String::from_utf8_lossy(&self.render(Format::Table)?).into_owned();
+        let text = String::from_utf8_lossy(&self.render(py, Format::Table)?).into_owned();
         crate::views::write_stdout(py, &text)
     }
 
@@ -156,14 +161,15 @@ impl Sampler {
 }
 
 impl Sampler {
-    fn render(&self, fmt: Format) -> PyResult<Vec<u8>> {
+    fn render(&self, py: Python<'_>, fmt: Format) -> PyResult<Vec<u8>> {
+        // Python is asked for the library directories before the lock is taken.
+        let mut opts = crate::views::write_options(py, &[])?;
+        opts.table.sort = Some(dziura_table::SortSpec::parse(&["tottime"]).expect("a sort key"));
         let guard = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
         let (rec, meta) = guard.as_ref().ok_or_else(|| {
             PyRuntimeError::new_err("nothing sampled yet: call start() and stop()")
         })?;
         let profile = rec.snapshot(meta.clone(), true);
-        let mut opts = WriteOptions::default();
-        opts.table.sort = Some(dziura_table::SortSpec::parse(&["tottime"]).expect("a sort key"));
         dziura_formats::write(&profile, fmt, &opts)
             .map_err(|e| PyValueError::new_err(e.to_string()))
     }

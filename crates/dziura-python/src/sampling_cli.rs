@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use dziura_formats::{Format, WriteOptions};
+use dziura_formats::Format;
 use dziura_model::Metadata;
 use dziura_remote::{RemoteError, Spy};
 use dziura_sampler::launch::Launched;
@@ -437,10 +437,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         mode: "sampling".into(),
         ..Default::default()
     };
-    let mut wopts = WriteOptions {
-        own: crate::views::own_options(py, &args.own)?,
-        ..Default::default()
-    };
+    let mut wopts = crate::views::write_options(py, &args.own)?;
     wopts.collapsed.threads = args.threads;
     wopts.flamegraph.collapsed.threads = args.threads;
     wopts.flamegraph.title = Some(format!("dziura record: {}", meta.command.join(" ")));

@@ -144,6 +144,34 @@ pub fn library_dirs(py: Python<'_>) -> PyResult<Vec<String>> {
     Ok(dirs)
 }
 
+/// The HTML report's source files, read here: writers never read files. Regular files up to
+/// [`dziura_formats::html::MAX_SOURCE_BYTES`], bad UTF-8 replaced.
+pub fn source_reader() -> dziura_formats::SourceReader {
+    dziura_formats::SourceReader(std::sync::Arc::new(|file: &str| {
+        let path = std::path::Path::new(file);
+        let meta = std::fs::metadata(path).ok()?;
+        if !meta.is_file() || meta.len() > dziura_formats::html::MAX_SOURCE_BYTES {
+            return None;
+        }
+        let bytes = std::fs::read(path).ok()?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }))
+}
+
+/// Options for writing any format: the user's code as `own` (`--own`) and `DZIURA_OWN` say, and
+/// the HTML report's source read from the files.
+pub fn write_options(
+    py: Python<'_>,
+    own: &[std::path::PathBuf],
+) -> PyResult<dziura_formats::WriteOptions> {
+    let mut opts = dziura_formats::WriteOptions {
+        own: own_options(py, own)?,
+        ..Default::default()
+    };
+    opts.html.sources = Some(source_reader());
+    Ok(opts)
+}
+
 /// Who the user is for "your code first": `own` (`--own`) and `DZIURA_OWN` directories, else
 /// anything outside this interpreter's libraries; paths shown relative to the current
 /// directory.

@@ -73,10 +73,15 @@
   if (sampled) {
     metaItem('total', M.samples + ' samples \u00d7 ' + fmtTime(M.interval) + ' = ' + fmtTime(M.total));
   } else {
-    metaItem('total', fmtTime(M.total) + ' own time in ' + M.calls + ' calls');
+    metaItem('total', fmtTime(M.total) + ' in ' + M.calls + ' calls');
   }
   metaItem('threads', M.threads);
   metaItem('functions', F.length);
+  metaItem('call tree', {
+    timeline: 'exact, from the traced timeline',
+    samples: 'exact, from the sampled stacks',
+    edges: 'from caller\u2192callee totals (a function called from several places has one total, split among them in proportion: an estimate)'
+  }[M.tree_source]);
   if (M.truncated) metaItem('note', 'call tree cut short (too many nodes)');
 
   // ---- flame graph ----
@@ -228,6 +233,11 @@
     var c = countText(n);
     if (c) row.appendChild(el('span', 'cnt', c));
     if (n.r) { var rb = el('span', 'recb', 'recursion'); rb.title = 'calls back into a function already on this path: not expanded'; row.appendChild(rb); }
+    if (n.x) {
+      var cb = el('span', 'cutb', 'calls below not shown');
+      cb.title = n.x === 'depth' ? 'the tree stops at this depth: the time of the calls below is in this row' : 'the tree reached its node limit: the time of the calls not shown is in this row';
+      row.appendChild(cb);
+    }
     li.appendChild(row);
     if (has) {
       li.classList.add('has-children');
@@ -338,6 +348,61 @@
   }
   filter.addEventListener('input', drawTable);
 
+  // ---- your code first ----
+  // The user's functions ranked by the time they are responsible for (their own and that of
+  // the library code they call); the full table of every function is one click away.
+  var O = D.own;
+  var ownView = document.getElementById('own-view');
+  var allView = document.getElementById('all-view');
+  function ownShare(v) { return O.total > 0 ? 100 * v / O.total : 0; }
+  function drawOwn() {
+    var note = document.getElementById('own-note');
+    note.appendChild(el('b', '', 'Your code first: '));
+    note.appendChild(document.createTextNode('each of your functions with the time spent in it and in the library, stdlib and built-in code it called (' + fmtTime(O.total) + (O.exact ? '' : ' sampled') + ' in all). The full table of every function is one click away: '));
+    var all = el('button', '', 'Show all ' + F.length + ' functions');
+    all.id = 'show-all';
+    all.type = 'button';
+    note.appendChild(all);
+    var body = document.querySelector('#own-table tbody');
+    O.rows.forEach(function (r) {
+      var f = F[r.f];
+      var tr = el('tr');
+      tr.appendChild(el('td', '', f.name));
+      var where = el('td', '', (r.path !== undefined ? r.path : f.file) + ':' + f.line);
+      where.title = f.file + ':' + f.line;
+      tr.appendChild(where);
+      tr.appendChild(el('td', '', fmtTime(r.charged)));
+      tr.appendChild(el('td', '', fmtPct(ownShare(r.charged))));
+      tr.appendChild(el('td', '', fmtTime(r.total)));
+      var mostly = '';
+      if (r.mostly && r.charged > 0 && r.mostly[1] / r.charged >= 0.05) {
+        var m = F[r.mostly[0]];
+        mostly = Math.round(100 * r.mostly[1] / r.charged) + '% in ' + m.name + (m.builtin ? '' : ' (' + m.short + ':' + m.line + ')');
+      }
+      tr.appendChild(el('td', 'mostly', mostly));
+      body.appendChild(tr);
+    });
+    if (!O.rows.length) {
+      var none = el('tr');
+      var td = el('td', 'muted', 'No frame of your code in this profile: every function is library, stdlib or built-in code.');
+      td.colSpan = 6;
+      none.appendChild(td);
+      body.appendChild(none);
+    }
+    if (O.outside > 0) {
+      var out = el('tr', 'outside');
+      out.appendChild(el('td', '', 'outside your code'));
+      out.appendChild(el('td', '', 'no frame of yours on the stack'));
+      out.appendChild(el('td', '', fmtTime(O.outside)));
+      out.appendChild(el('td', '', fmtPct(ownShare(O.outside))));
+      out.appendChild(el('td', '', ''));
+      out.appendChild(el('td', '', ''));
+      body.appendChild(out);
+    }
+    all.addEventListener('click', function () { ownView.hidden = true; allView.hidden = false; });
+    document.getElementById('show-own').addEventListener('click', function () { allView.hidden = true; ownView.hidden = false; });
+  }
+
   // ---- source ----
   var sources = document.getElementById('sources');
   function drawSources() {
@@ -376,6 +441,7 @@
   }
 
   drawTree();
+  drawOwn();
   drawTable();
   drawSources();
   drawFlame();
