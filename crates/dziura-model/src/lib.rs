@@ -461,6 +461,17 @@ impl Samples {
     /// The call graph these stacks imply, for the cProfile-style views: a function's calls are
     /// the samples in which it is on the stack (once per stack, recursion counted as in pstats),
     /// its own time the samples where it is on top, times in seconds (samples × interval).
+    /// For each frame, the index of the first frame of its function: frames of one function at
+    /// different lines then share one row, node or count.
+    pub fn function_of_frames(&self) -> Vec<usize> {
+        let mut first: HashMap<&FuncKey, usize> = HashMap::new();
+        self.frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| *first.entry(&f.func).or_insert(i))
+            .collect()
+    }
+
     pub fn call_graph(&self, thread: Option<usize>) -> CallGraph {
         let mut g = CallGraph::new();
         for st in self

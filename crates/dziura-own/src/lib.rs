@@ -206,13 +206,7 @@ fn finish(
 pub fn from_samples(samples: &Samples, thread: Option<usize>, c: &Classifier) -> Ranking {
     let own: Vec<bool> = samples.frames.iter().map(|f| c.is_own(&f.func)).collect();
     // Frames of one function share its row.
-    let mut func_of: FxHashMap<&FuncKey, usize> = FxHashMap::default();
-    let func: Vec<usize> = samples
-        .frames
-        .iter()
-        .enumerate()
-        .map(|(i, f)| *func_of.entry(&f.func).or_insert(i))
-        .collect();
+    let func = samples.function_of_frames();
     let mut acc: FxHashMap<usize, Acc> = FxHashMap::default();
     let (mut total, mut outside) = (0.0, 0.0);
     let mut seen: Vec<usize> = Vec::new();

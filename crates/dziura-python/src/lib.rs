@@ -2,11 +2,8 @@
 
 mod cli;
 mod collected;
-mod diff_cli;
-mod files_cli;
 mod profile;
 mod sampler;
-mod sampling_cli;
 mod views;
 
 use pyo3::prelude::*;

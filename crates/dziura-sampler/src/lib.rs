@@ -590,6 +590,46 @@ fn alive(pid: i32) -> bool {
     }
 }
 
+/// A stack that changed under one read (a recursive target changes within microseconds) is
+/// read again at once, up to this many times, before attaching gives up on it.
+pub const ATTACH_REREADS: u32 = 1000;
+
+/// Attaches to `pid`, waiting up to `wait` for a process that is still starting its
+/// interpreter (a launched command), and reads its threads once to know the reader works.
+pub fn attach(pid: i32, wait: Duration) -> Result<Spy, RemoteError> {
+    let start = Instant::now();
+    let mut spy = None;
+    let mut rereads = 0;
+    loop {
+        let r = match spy.take() {
+            Some(s) => Ok(s),
+            None => Spy::attach(pid),
+        }
+        .and_then(|mut s| match s.threads() {
+            Ok(_) => Ok(s),
+            // The interpreter is there; only this read was torn: keep the reader, read again.
+            Err(e) if e.is_transient() && rereads < ATTACH_REREADS => {
+                rereads += 1;
+                spy = Some(s);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        });
+        match r {
+            Ok(s) => return Ok(s),
+            Err(_) if spy.is_some() => continue,
+            Err(
+                e @ (RemoteError::NoSuchProcess(_)
+                | RemoteError::Exited(_)
+                | RemoteError::PermissionDenied(..)
+                | RemoteError::Unsupported(_)),
+            ) => return Err(e),
+            Err(e) if start.elapsed() >= wait => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

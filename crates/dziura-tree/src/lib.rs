@@ -204,15 +204,8 @@ pub fn from_timeline(calls: &CallTimeline, opts: &TreeOptions) -> Tree {
 
 /// The exact tree of sampled stacks: each sample counts once on its path of shown functions.
 pub fn from_samples(samples: &Samples, opts: &TreeOptions) -> Tree {
-    // Frames of one function (at different lines) share its node: the first frame's index
-    // stands for the function.
-    let mut first: FxHashMap<&FuncKey, usize> = FxHashMap::default();
-    let func: Vec<usize> = samples
-        .frames
-        .iter()
-        .enumerate()
-        .map(|(i, f)| *first.entry(&f.func).or_insert(i))
-        .collect();
+    // Frames of one function (at different lines) share its node.
+    let func = samples.function_of_frames();
     let shown: Vec<bool> = samples.frames.iter().map(|f| opts.shows(&f.func)).collect();
     let stacks = || samples.stacks.iter().filter(|st| st.count > 0);
     let split = opts.by_thread && several(stacks().map(|st| st.thread));

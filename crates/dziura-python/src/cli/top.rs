@@ -13,12 +13,12 @@ use clap::Args;
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crossterm::{cursor, execute, terminal};
 use dziura_model::Metadata;
-use dziura_sampler::{Options, Progress, Recorder, ThreadFilter};
+use dziura_sampler::{attach, Options, Progress, Recorder, ThreadFilter};
 use dziura_table::{Restriction, SortSpec, ViewOptions};
 use pyo3::prelude::*;
 
-use crate::cli::Fail;
-use crate::sampling_cli::{attach, rate, refresh_seconds, remote, seconds, sort_key};
+use super::args::{rate, refresh_seconds, seconds, sort_key};
+use super::CliError;
 
 #[derive(Args, Debug)]
 pub struct TopArgs {
@@ -140,7 +140,7 @@ impl Screen {
         terminal::size().map_or(40, |(_, rows)| rows as usize)
     }
 
-    fn draw(&self, py: Python<'_>, text: &str) -> Result<(), Fail> {
+    fn draw(&self, py: Python<'_>, text: &str) -> Result<(), CliError> {
         if !self.redraw {
             crate::views::write_stdout(py, &format!("{text}\n"))?;
             let _ = py
@@ -178,8 +178,8 @@ impl Drop for Screen {
 }
 
 /// `dziura top`: attaches, then samples and redraws until `q`, Ctrl-C, `-d` or the target's exit.
-pub fn top(py: Python<'_>, args: TopArgs) -> Result<i32, Fail> {
-    let mut spy = attach(args.pid, Duration::from_millis(200)).map_err(remote)?;
+pub fn top(py: Python<'_>, args: TopArgs) -> Result<i32, CliError> {
+    let mut spy = attach(args.pid, Duration::from_millis(200))?;
     let pid = args.pid;
     let own = crate::views::own_options(py, &args.own)?;
     let opts = Options {
@@ -256,7 +256,9 @@ pub fn top(py: Python<'_>, args: TopArgs) -> Result<i32, Fail> {
         return Err(e);
     }
     if last.samples == 0 && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        return Err(Fail(1, format!("process {pid} exited before a sample")));
+        return Err(CliError::failed(format!(
+            "process {pid} exited before a sample"
+        )));
     }
     // Ctrl-C is how a piped `top` is stopped, as `q` is in a terminal: not a failure.
     Ok(0)

@@ -1,42 +1,22 @@
-//! `dziura convert` and `dziura show`: saved profiles (dziura or pstats files) converted to
-//! another format, or printed as the cProfile table or as a call tree.
+//! `dziura show`: a saved profile printed as the table (your code first, then every function)
+//! or as a call tree.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
-use dziura_formats::Format;
-use dziura_model::{FuncKey, Profile};
+use dziura_model::FuncKey;
 use pyo3::prelude::*;
 
-use crate::cli::Fail;
+use super::args::{load, percent, report, ViewArgs};
+use super::CliError;
 use crate::views;
-
-#[derive(Args, Debug)]
-pub struct ConvertArgs {
-    /// The profile to read (a dziura or pstats file)
-    input: PathBuf,
-    /// Where to write
-    #[arg(short, long)]
-    output: PathBuf,
-    /// Output format (default: from the extension of -o)
-    #[arg(short, long)]
-    format: Option<String>,
-    /// The table's sort key, as pstats takes it (default cumulative; tottime for a sampled
-    /// profile)
-    #[arg(short, long)]
-    sort: Option<String>,
-    /// A directory of your own code, for the table's "your code first" (repeatable; also
-    /// DZIURA_OWN)
-    #[arg(long, value_name = "DIR")]
-    own: Vec<PathBuf>,
-}
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {
     /// The profile to print (a dziura file, or a pstats file from dziura or cProfile)
     file: PathBuf,
     #[command(flatten)]
-    view: crate::cli::ViewArgs,
+    view: ViewArgs,
     /// Print a call tree (with percentages and times) instead of the table
     #[arg(long)]
     tree: bool,
@@ -52,35 +32,8 @@ pub struct ShowArgs {
     own: Vec<PathBuf>,
 }
 
-fn percent(s: &str) -> Result<f64, String> {
-    crate::sampling_cli::bounded(s, 0.0, true, 100.0, "percent")
-}
-
-/// Reads a saved profile, with one-line errors.
-pub(crate) fn load(path: &Path) -> Result<Profile, Fail> {
-    dziura_file::load(path).map_err(|e| Fail(1, format!("cannot read '{}': {e}", path.display())))
-}
-
-pub fn convert(py: Python<'_>, args: ConvertArgs) -> Result<i32, Fail> {
-    let format = Format::choose(args.format.as_deref(), Some(&args.output), None)
-        .map_err(|e| Fail(2, e.to_string()))?;
-    let sort = args
-        .sort
-        .as_deref()
-        .map(crate::cli::sort_option)
-        .transpose()?;
-    let profile = load(&args.input)?;
-    let mut opts = crate::views::write_options(py, &args.own)?;
-    opts.table.sort = Some(sort.unwrap_or_else(|| dziura_formats::default_sort(&profile)));
-    let bytes = dziura_formats::write(&profile, format, &opts)
-        .map_err(|e| Fail(1, format!("cannot convert '{}': {e}", args.input.display())))?;
-    std::fs::write(&args.output, bytes)
-        .map_err(|e| Fail(1, format!("cannot write '{}': {e}", args.output.display())))?;
-    Ok(0)
-}
-
-pub fn show(py: Python<'_>, args: ShowArgs) -> Result<i32, Fail> {
-    let report = crate::cli::report(&args.view, false)?;
+pub fn show(py: Python<'_>, args: ShowArgs) -> Result<i32, CliError> {
+    let report = report(&args.view, false)?;
     let profile = load(&args.file)?;
     if args.tree {
         let own = crate::views::own_options(py, &args.own)?.classifier;

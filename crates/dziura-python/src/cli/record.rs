@@ -1,5 +1,6 @@
-//! `dziura record` and `dziura dump`: sampling a running CPython from outside (shaped like
-//! py-spy's commands, so its users feel at home).
+//! `dziura record`: samples a running CPython (or a command it launches) from outside, as
+//! py-spy's `record` does, and writes the profile in any format, also on Ctrl-C, SIGTERM and
+//! SIGHUP, periodically with --every and on SIGUSR1.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -9,66 +10,14 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use dziura_formats::Format;
 use dziura_model::Metadata;
-use dziura_remote::{RemoteError, Spy};
+use dziura_remote::RemoteError;
 use dziura_sampler::launch::Launched;
 use dziura_sampler::signals::StopSignals;
-use dziura_sampler::{Options, Recorder, Stopped, ThreadFilter};
+use dziura_sampler::{attach, Options, Recorder, Stopped, ThreadFilter};
 use pyo3::prelude::*;
 
-use crate::cli::Fail;
-
-/// The longest duration, period or grace any option takes: a year, in seconds.
-const MAX_SECONDS: f64 = 365.0 * 86400.0;
-/// The highest sampling rate (a sample each 10 µs).
-const MAX_RATE: f64 = 100_000.0;
-
-/// A number parsed for an option: finite, within `low..=high` (`low` itself only if
-/// `low_ok`), so nan, inf and huge values are argument errors, never panics later.
-pub(crate) fn bounded(
-    s: &str,
-    low: f64,
-    low_ok: bool,
-    high: f64,
-    unit: &str,
-) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("not a number of {unit}"))?;
-    let above = if low_ok { v >= low } else { v > low };
-    if v.is_finite() && above && v <= high {
-        Ok(v)
-    } else {
-        let from = if low_ok { "from" } else { "above" };
-        Err(format!("must be a number of {unit} {from} {low} to {high}"))
-    }
-}
-
-/// A table order: `own` and `total` as py-spy names them, else pstats' keys and prefixes.
-pub(crate) fn sort_key(s: &str) -> Result<dziura_table::SortSpec, String> {
-    let word = match s {
-        "own" => "tottime",
-        "total" => "cumulative",
-        other => other,
-    };
-    dziura_table::SortSpec::parse(&[word]).map_err(|e| e.to_string())
-}
-
-pub(crate) fn seconds(s: &str) -> Result<f64, String> {
-    bounded(s, 0.0, false, MAX_SECONDS, "seconds")
-}
-
-fn seconds_or_zero(s: &str) -> Result<f64, String> {
-    bounded(s, 0.0, true, MAX_SECONDS, "seconds")
-}
-
-pub(crate) fn refresh_seconds(s: &str) -> Result<f64, String> {
-    bounded(s, 0.05, true, MAX_SECONDS, "seconds")
-}
-
-pub(crate) fn rate(s: &str) -> Result<f64, String> {
-    bounded(s, 0.0, false, MAX_RATE, "samples per second")
-}
+use super::args::{check_writable, rate, seconds, seconds_or_zero, sort_key, write_file};
+use super::CliError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -144,168 +93,13 @@ pub struct RecordArgs {
     command: Vec<String>,
 }
 
-#[derive(Args, Debug)]
-pub struct DumpArgs {
-    /// The process to read
-    #[arg(short, long)]
-    pid: i32,
-    /// Print JSON instead of text
-    #[arg(short, long)]
-    json: bool,
-    /// Also show each frame's arguments and local variables (str, int, float, bool and None
-    /// values, and lists, tuples, dicts and sets of them, bounded; other objects by type)
-    #[arg(short, long)]
-    locals: bool,
-    /// Stop the target's threads while the stacks are read (rarely needed: a stack that
-    /// changes under the read is read again)
-    #[arg(long)]
-    blocking: bool,
-}
-
-pub(crate) fn remote(e: RemoteError) -> Fail {
-    Fail(1, e.to_string())
-}
-
-/// Attaches, waiting up to `wait` for a process that is still starting its interpreter.
-/// A stack that changed under one read (a recursive target changes within microseconds) is
-/// read again at once, up to this many times, before attaching gives up on it.
-const ATTACH_REREADS: u32 = 1000;
-
-pub(crate) fn attach(pid: i32, wait: Duration) -> Result<Spy, RemoteError> {
-    let start = Instant::now();
-    let mut spy = None;
-    let mut rereads = 0;
-    loop {
-        let r = match spy.take() {
-            Some(s) => Ok(s),
-            None => Spy::attach(pid),
-        }
-        .and_then(|mut s| match s.threads() {
-            Ok(_) => Ok(s),
-            // The interpreter is there; only this read was torn: keep the reader, read again.
-            Err(e) if e.is_transient() && rereads < ATTACH_REREADS => {
-                rereads += 1;
-                spy = Some(s);
-                Err(e)
-            }
-            Err(e) => Err(e),
-        });
-        match r {
-            Ok(s) => return Ok(s),
-            Err(_) if spy.is_some() => continue,
-            Err(
-                e @ (RemoteError::NoSuchProcess(_)
-                | RemoteError::Exited(_)
-                | RemoteError::PermissionDenied(..)
-                | RemoteError::Unsupported(_)),
-            ) => return Err(e),
-            Err(e) if start.elapsed() >= wait => return Err(e),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-}
-
-pub fn dump(py: Python<'_>, args: DumpArgs) -> Result<i32, Fail> {
-    let mut spy = attach(args.pid, Duration::from_millis(200)).map_err(remote)?;
-    spy.blocking = args.blocking;
-    if args.blocking {
-        dziura_remote::pause::Pause::check(args.pid).map_err(remote)?;
-    }
-    // A stack that changed while it was read is read again (a running target moves on within
-    // microseconds); only a target that never holds still for one read fails.
-    let mut tries = 0;
-    let threads = loop {
-        match spy.threads() {
-            Err(e) if e.is_transient() && tries < ATTACH_REREADS => tries += 1,
-            other => break other.map_err(remote)?,
-        }
-    };
-    let pid = args.pid;
-    // Per thread, per frame: the frame's variables (empty unless --locals).
-    let mut locals: Vec<Vec<Vec<dziura_remote::spy::Local>>> = Vec::new();
-    for t in &threads {
-        let mut per_frame = Vec::new();
-        for f in &t.frames {
-            per_frame.push(if args.locals {
-                spy.locals(f).unwrap_or_default()
-            } else {
-                Vec::new()
-            });
-        }
-        locals.push(per_frame);
-    }
-    let text = if args.json {
-        let v: Vec<serde_json::Value> = threads
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                serde_json::json!({
-                    "pid": pid,
-                    "thread_id": t.thread_id,
-                    "native_id": t.native_id,
-                    "name": dziura_sampler::display_name(pid, t),
-                    "active": t.active,
-                    "owns_gil": t.holds_gil,
-"frames": t.frames.iter().zip(&locals[i]).map(|(f, vars)| serde_json::json!({
-                        "name": f.code.name,
-                        "qualname": f.code.qualname,
-                        "filename": f.code.filename,
-                        "line": f.line,
-                        "locals": vars.iter().map(|v| serde_json::json!({"name": v.name, "repr": v.repr, "arg": v.arg})).collect::<Vec<_>>(),
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
-    } else {
-        let mut s = format!(
-            "Process {pid}: {}\nPython v{} ({})\n",
-            spy.process.cmdline(),
-            spy.interpreter.version_string(),
-            spy.interpreter.binary.display()
-        );
-        for (t, frame_locals) in threads.iter().zip(&locals) {
-            let state = match (t.active, t.holds_gil) {
-                (true, true) => "active+gil",
-                (true, false) => "active",
-                (false, true) => "idle+gil",
-                (false, false) => "idle",
-            };
-            s.push_str(&format!(
-                "\nThread {} ({state}): \"{}\"\n",
-                t.native_id,
-                dziura_sampler::display_name(pid, t)
-            ));
-            for (f, vars) in t.frames.iter().zip(frame_locals) {
-                s.push_str(&format!(
-                    "    {} ({}:{})\n",
-                    f.code.qualname, f.code.filename, f.line
-                ));
-                // As py-spy prints them: the arguments, then the other locals.
-                for (title, args) in [("Arguments", true), ("Locals", false)] {
-                    let mut some = vars.iter().filter(|v| v.arg == args).peekable();
-                    if some.peek().is_some() {
-                        s.push_str(&format!("        {title}:\n"));
-                    }
-                    for v in some {
-                        s.push_str(&format!("            {}: {}\n", v.name, v.repr));
-                    }
-                }
-            }
-        }
-        s
-    };
-    crate::views::write_stdout(py, &text)?;
-    Ok(0)
-}
-
 static WRITE_NOW: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_usr1(_: libc::c_int) {
     WRITE_NOW.store(true, Ordering::Relaxed);
 }
 
-pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
+pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, CliError> {
     // Everything is checked before a command is launched or a sample taken.
     // The rule of `run` (and cProfile's -o): a name whose extension names no format is a
     // pstats file.
@@ -318,12 +112,10 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         args.format.as_deref(),
         args.output.as_deref(),
         Some(fallback),
-    )
-    .map_err(|e| Fail(2, e.to_string()))?;
+    )?;
     if args.pid.is_none() && args.command.is_empty() {
-        return Err(Fail(
-            2,
-            "give --pid PID, or a command to run after --".into(),
+        return Err(CliError::usage(
+            "give --pid PID, or a command to run after --",
         ));
     }
     let to_stdout = format == Format::Table && args.output.is_none();
@@ -334,7 +126,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     // Made absolute now: a relative path means where dziura was started.
     let output = std::path::absolute(&output).unwrap_or(output);
     if !to_stdout {
-        crate::cli::check_writable(&output)?;
+        check_writable(&output)?;
     }
     let grace = Duration::from_secs_f64(args.grace);
     // From here on SIGINT, SIGTERM and SIGHUP stop the recording, which is then written.
@@ -343,7 +135,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         Some(pid) => (pid, None),
         None => {
             let child = Launched::spawn(&args.command)
-                .map_err(|e| Fail(2, format!("cannot run '{}': {e}", args.command[0])))?;
+                .map_err(|e| CliError::usage(format!("cannot run '{}': {e}", args.command[0])))?;
             (child.pid, Some(child))
         }
     };
@@ -374,7 +166,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
         Ok(s) => s,
         Err(e) => {
             let Some(c) = child.as_mut() else {
-                return Err(remote(e));
+                return Err(e.into());
             };
             // A short program can exit before the first sample: its status is the answer (a
             // process that is exiting has no memory left to read before it can be waited for).
@@ -386,7 +178,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
                 return Ok(code);
             }
             c.end(libc::SIGTERM, grace, &stop);
-            return Err(remote(e));
+            return Err(e.into());
         }
     };
     if spy.is_none() {
@@ -397,7 +189,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     if let Some(s) = spy.as_mut() {
         s.blocking = args.blocking;
         if args.blocking {
-            dziura_remote::pause::Pause::check(pid).map_err(remote)?;
+            dziura_remote::pause::Pause::check(pid)?;
         }
     }
     let threads = match (&args.thread, args.main_thread) {
@@ -452,7 +244,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
     let tty = std::io::stderr().is_terminal();
     let every = args.every.map(Duration::from_secs_f64);
     let mut last_write = Instant::now();
-    let write_to = |profile: &dziura_model::Profile| -> Result<(), Fail> {
+    let write_to = |profile: &dziura_model::Profile| -> Result<(), CliError> {
         let bytes = if format == Format::Table && args.threads {
             // One table per thread, headed as `dziura run --threads` heads them.
             let mut text = String::new();
@@ -466,7 +258,7 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
             }
             text.into_bytes()
         } else {
-            dziura_formats::write(profile, format, &wopts).map_err(|e| Fail(1, e.to_string()))?
+            dziura_formats::write(profile, format, &wopts)?
         };
         if format == Format::Table {
             // The table's columns mean something else for samples: say so above it.
@@ -479,11 +271,9 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
                 crate::views::write_stdout(py, &text)?;
                 return Ok(());
             }
-            return std::fs::write(&output, text)
-                .map_err(|e| Fail(1, format!("cannot write '{}': {e}", output.display())));
+            return write_file(&output, text.as_bytes());
         }
-        std::fs::write(&output, bytes)
-            .map_err(|e| Fail(1, format!("cannot write '{}': {e}", output.display())))
+        write_file(&output, &bytes)
     };
     let mut recorder = Recorder::new(pid, 1.0 / args.rate);
     let mut periodic_error = None;
@@ -534,10 +324,13 @@ pub fn record(py: Python<'_>, args: RecordArgs) -> Result<i32, Fail> {
                 }
                 _ => "no thread had a Python stack".into(),
             };
-            Fail(
-                e.0,
-                format!("{}: {} samples taken, no stack kept: {why}", e.1, progress.samples),
-            )
+            CliError {
+                message: format!(
+                    "{}: {} samples taken, no stack kept: {why}",
+                    e.message, progress.samples
+                ),
+                ..e
+            }
         });
     let signal = stop.received();
     let status = child.as_mut().map(|c| match (stopped, signal) {

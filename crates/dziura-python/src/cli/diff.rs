@@ -1,4 +1,5 @@
-//! `dziura diff`: what changed between two profiles.
+//! `dziura diff`: what changed between two profiles, as a table, a differential flame graph or
+//! an HTML page.
 
 use std::path::PathBuf;
 
@@ -6,7 +7,8 @@ use clap::Args;
 use dziura_diff::{DiffFlamegraphOptions, SortBy};
 use pyo3::prelude::*;
 
-use crate::cli::Fail;
+use super::args::{load, write_file};
+use super::CliError;
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
@@ -35,16 +37,15 @@ enum Out {
     Html,
 }
 
-fn out_format(args: &DiffArgs) -> Result<Out, Fail> {
+fn out_format(args: &DiffArgs) -> Result<Out, CliError> {
     if let Some(f) = &args.format {
         return match f.trim().to_ascii_lowercase().as_str() {
             "table" | "text" | "txt" => Ok(Out::Table),
             "svg" | "flamegraph" => Ok(Out::Svg),
             "html" => Ok(Out::Html),
-            _ => Err(Fail(
-                2,
-                format!("unknown diff format '{f}' (valid formats: table, svg, flamegraph, html)"),
-            )),
+            _ => Err(CliError::usage(format!(
+                "unknown diff format '{f}' (valid formats: table, svg, flamegraph, html)"
+            ))),
         };
     }
     let ext = args
@@ -60,20 +61,17 @@ fn out_format(args: &DiffArgs) -> Result<Out, Fail> {
     })
 }
 
-pub fn diff(py: Python<'_>, args: DiffArgs) -> Result<i32, Fail> {
+pub fn diff(py: Python<'_>, args: DiffArgs) -> Result<i32, CliError> {
     let sort = SortBy::from_name(&args.sort).ok_or_else(|| {
-        Fail(
-            2,
-            format!(
-                "unknown sort key '{}' (valid keys: own, cum, calls)",
-                args.sort
-            ),
-        )
+        CliError::usage(format!(
+            "unknown sort key '{}' (valid keys: own, cum, calls)",
+            args.sort
+        ))
     })?;
     let out = out_format(&args)?;
-    let before = crate::files_cli::load(&args.before)?;
-    let after = crate::files_cli::load(&args.after)?;
-    let d = dziura_diff::diff(&before, &after, sort).map_err(|e| Fail(1, e.to_string()))?;
+    let before = load(&args.before)?;
+    let after = load(&args.after)?;
+    let d = dziura_diff::diff(&before, &after, sort)?;
     let table = dziura_diff::render_table(&d, args.limit);
     let opts = DiffFlamegraphOptions {
         title: format!(
@@ -83,17 +81,13 @@ pub fn diff(py: Python<'_>, args: DiffArgs) -> Result<i32, Fail> {
         ),
         ..Default::default()
     };
-    let fg_err = |e: dziura_diff::DiffError| Fail(1, e.to_string());
     let bytes = match out {
         Out::Table => table.into_bytes(),
-        Out::Svg => dziura_diff::flamegraph(&before, &after, &opts).map_err(fg_err)?,
-        Out::Html => dziura_diff::html(&before, &after, &opts, &table)
-            .map_err(fg_err)?
-            .into_bytes(),
+        Out::Svg => dziura_diff::flamegraph(&before, &after, &opts)?,
+        Out::Html => dziura_diff::html(&before, &after, &opts, &table)?.into_bytes(),
     };
     match &args.output {
-        Some(path) => std::fs::write(path, &bytes)
-            .map_err(|e| Fail(1, format!("cannot write '{}': {e}", path.display())))?,
+        Some(path) => write_file(path, &bytes)?,
         None => crate::views::write_stdout(py, &String::from_utf8_lossy(&bytes))?,
     }
     Ok(0)
