@@ -130,6 +130,7 @@ def test_sighup_in_launch_mode_ends_the_command_by_that_signal(tmp_path):
     out = tmp_path / "h.collapsed"
     rec, child, _ = _recorder_and_child(["-o", str(out), "--", sys.executable, SHUTDOWN, "plain", "marker", "30"],
                                         tmp_path)
+    time.sleep(0.3)  # a few samples of `work` first: a signal at the first sample may find none kept
     rec.send_signal(signal.SIGHUP)
     _, err = rec.communicate(timeout=30)
     assert rec.returncode == 128 + signal.SIGHUP, err
